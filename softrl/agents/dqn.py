@@ -1,0 +1,268 @@
+"""DQN (Mnih et al. 2015) and the one value-based update the discrete Q family shares.
+
+`update` is written once. Its TD target is
+
+    y = td_target(reward_scale * r, terminated, gamma, backup(Q'(s', .), alpha))      (Eq. 12)
+
+with `backup = hard_value` (`max_a' Q'`, Q-learning, Eq. 26) here and `backup = soft_value`
+(`alpha * logsumexp(Q' / alpha)`, Eq. 24-25) in `soft_dqn`, which holds no copy of `update`:
+it passes `soft_value`, the Boltzmann policy (Eq. 20) and the temperature step into `make`.
+
+Choices, documented once:
+- Loss: Huber with delta 1 on `Q(s, a) - y` (Mnih et al. 2015 clip the TD error to [-1, 1],
+  which is the gradient of this loss); robust to the large early TD errors of bootstrapped
+  targets. With more than one critic the losses are summed and `Q'` is the min over critics.
+- Target network: Polyak `target <- tau * online + (1 - tau) * target` after every update when
+  `tau < 1`; a hard copy every `target_update_every` updates when `tau == 1` (Mnih et al.).
+- Exploration: epsilon-greedy, epsilon linear from `epsilon_start` to `epsilon_end` over
+  `epsilon_decay_steps`. The clock is the update counter `state.step`: the policy only sees its
+  state, and with `train_freq = gradient_steps = 1` (the default) one update happens per env step
+  once learning starts, so `state.step` = env steps since `learning_starts` (before that the loop
+  acts uniformly at random anyway). With `gradient_steps = k` the schedule runs k times faster.
+- Everything a user may vmap over (gamma, tau, reward scale, epsilon schedule, alpha as
+  `log_alpha`, learning rates inside the optimiser states) lives in the state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from softrl.agents.base import Agent, EnvSpec, adam, polyak
+from softrl.backups import entropy, hard_value, soft_policy, td_target
+from softrl.config import AgentConfig
+from softrl.nets import DiscreteQ
+from softrl.types import Metrics, Params, Transition
+
+Array = jax.Array
+
+
+@struct.dataclass
+class Hypers:
+    """Scalars a user may sweep with vmap: they live in the state, not in static config."""
+
+    gamma: Array
+    tau: Array
+    reward_scale: Array
+    target_entropy: Array  # soft-dqn with alpha 'auto' only
+    epsilon_start: Array
+    epsilon_end: Array
+    epsilon_decay_steps: Array  # float32, in updates (= env steps after learning starts, see module doc)
+    target_update_every: Array  # int32, hard-copy period when tau == 1
+
+
+@struct.dataclass
+class State:
+    critic: Params  # DiscreteQ: every leaf [num_critics, ...]
+    target_critic: Params
+    critic_opt: Any
+    log_alpha: Array  # [] alpha = exp(log_alpha); -inf (alpha = 0) for dqn
+    alpha_opt: Any
+    hp: Hypers
+    step: Array  # [] int32, gradient updates done
+
+
+class Nets(NamedTuple):
+    q: Callable[..., Array]  # (params, obs [B, O]) -> [num_critics, B, A]
+    critic_opt: optax.GradientTransformation
+    alpha_opt: optax.GradientTransformation
+
+
+def q_values(nets: Nets, params: Params, obs: Array) -> Array:
+    """`min_i Q_i(s, .)` over the critics (just Q with one critic). obs [B, O] -> [B, A]."""
+    return jnp.min(nets.q(params, obs), axis=0)
+
+
+def alpha_of(state: State) -> Array:
+    return jnp.exp(state.log_alpha)
+
+
+# ----- acting -------------------------------------------------------------------------------------------
+
+
+def epsilon(state: State) -> Array:
+    """Linear decay from epsilon_start to epsilon_end over epsilon_decay_steps updates. []"""
+    hp = state.hp
+    frac = jnp.clip(state.step.astype(jnp.float32) / jnp.maximum(hp.epsilon_decay_steps, 1.0), 0.0, 1.0)
+    return hp.epsilon_start + frac * (hp.epsilon_end - hp.epsilon_start)
+
+
+def epsilon_greedy(nets: Nets, state: State, obs: Array, key: Array, deterministic: bool = False) -> Array:
+    """argmax_a Q(s, a), replaced by a uniform action with probability epsilon. obs [O] -> int32 []."""
+    q = q_values(nets, state.critic, obs[None])[0]  # [A]
+    greedy = jnp.argmax(q).astype(jnp.int32)
+    if deterministic:
+        return greedy
+    k_explore, k_action = jax.random.split(key)
+    random_action = jax.random.randint(k_action, (), 0, q.shape[-1], jnp.int32)
+    return jnp.where(jax.random.uniform(k_explore) < epsilon(state), random_action, greedy)
+
+
+# ----- the shared update --------------------------------------------------------------------------------
+
+
+def critic_loss(params: Params, nets: Nets, batch: Transition, target: Array) -> tuple[Array, Array]:
+    """Sum over critics of `mean(huber(Q_i(s, a) - y))`. target: [B]. Returns (loss, Q(s, .) [n, B, A])."""
+    q_all = nets.q(params, batch.obs)  # [n, B, A]
+    q = jnp.take_along_axis(q_all, batch.action[None, :, None].astype(jnp.int32), axis=-1)[..., 0]  # [n, B]
+    return jnp.sum(jnp.mean(optax.huber_loss(q, target[None]), axis=-1)), q_all
+
+
+def update(
+    state: State,
+    batch: Transition,
+    key: Array,
+    *,
+    nets: Nets,
+    backup: Callable = hard_value,
+    temperature_loss: Callable | None = None,
+) -> tuple[State, Metrics]:
+    """One gradient step on Q, then (soft-dqn, auto alpha) the temperature, then the target network.
+
+    `backup(q [B, A], alpha) -> [B]` is the state value of s' under the target network:
+    `hard_value` (Eq. 26) for DQN, `soft_value` (Eq. 24-25) for soft-DQN.
+    """
+    del key  # the update is deterministic given the batch
+    hp = state.hp
+    alpha = alpha_of(state)
+    next_q = q_values(nets, state.target_critic, batch.next_obs)  # [B, A]
+    target = td_target(hp.reward_scale * batch.reward, batch.terminated, hp.gamma, backup(next_q, alpha))  # [B]
+    (loss, q_all), grad = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, nets, batch, target)
+    updates, critic_opt = nets.critic_opt.update(grad, state.critic_opt, state.critic)
+    critic = optax.apply_updates(state.critic, updates)
+    step = state.step + 1
+    metrics = {"critic_loss": loss, "q_mean": jnp.mean(q_all), "target_mean": jnp.mean(target)}
+
+    log_alpha, alpha_opt = state.log_alpha, state.alpha_opt
+    if temperature_loss is not None:
+        # Exact entropy of the Boltzmann policy softmax(Q(s, .) / alpha) at the batch states (Eq. 20),
+        # with the Q used for the loss; `logp` is its negative, E_pi[log pi] per state. [B]
+        logp = -entropy(soft_policy(jax.lax.stop_gradient(jnp.min(q_all, axis=0)), alpha))
+        t_loss, t_grad = jax.value_and_grad(temperature_loss)(log_alpha, logp, hp.target_entropy)
+        t_updates, alpha_opt = nets.alpha_opt.update(t_grad, alpha_opt, log_alpha)
+        log_alpha = optax.apply_updates(log_alpha, t_updates)
+        metrics.update(alpha_loss=t_loss, entropy=-jnp.mean(logp))
+
+    # Polyak every update when tau < 1; with tau == 1 a hard copy every `target_update_every` updates.
+    # A select, not a cond, so tau and the period can differ between vmapped seeds.
+    period = jnp.where(hp.tau >= 1.0, hp.target_update_every, 1)
+    do_copy = step % jnp.maximum(period, 1) == 0
+    moved = polyak(state.target_critic, critic, hp.tau)
+    target_critic = jax.tree.map(lambda new, old: jnp.where(do_copy, new, old), moved, state.target_critic)
+
+    state = state.replace(
+        critic=critic,
+        target_critic=target_critic,
+        critic_opt=critic_opt,
+        log_alpha=log_alpha,
+        alpha_opt=alpha_opt,
+        step=step,
+    )
+    metrics["alpha"] = jnp.exp(log_alpha)
+    metrics["epsilon"] = epsilon(state)
+    return state, metrics
+
+
+# ----- building an agent --------------------------------------------------------------------------------
+
+
+def check_discrete(name: str, spec: EnvSpec) -> int:
+    """The number of actions, or a ValueError pointing continuous users to the continuous family."""
+    if spec.num_actions is None:
+        raise ValueError(
+            f"'{name}' needs a discrete action space, but the environment's actions are continuous "
+            f"(Box, dim {spec.action_dim}). Use sac, td3, ddpg, svg0 or wp for continuous actions."
+        )
+    return int(spec.num_actions)
+
+
+def initial_log_alpha(cfg: AgentConfig) -> Array:
+    """log of the fixed alpha (-inf for alpha = 0, so exp gives exactly 0), or log(init_alpha) when auto."""
+    fixed = cfg.resolved_alpha()
+    if fixed is None:
+        return jnp.log(jnp.asarray(cfg.init_alpha, jnp.float32))
+    if fixed == 0.0:
+        return jnp.asarray(-jnp.inf, jnp.float32)
+    return jnp.log(jnp.asarray(fixed, jnp.float32))
+
+
+def default_target_entropy(cfg: AgentConfig, num_actions: int) -> float:
+    """cfg.target_entropy, else `target_entropy_scale * log|A|` (a fraction of the uniform policy's entropy)."""
+    if cfg.target_entropy is not None:
+        return float(cfg.target_entropy)
+    return cfg.target_entropy_scale * math.log(num_actions)
+
+
+def init(
+    key: Array, *, cfg: AgentConfig, spec: EnvSpec, module: DiscreteQ, nets: Nets, uses_alpha: bool
+) -> State:
+    critic = module.init(key, jnp.zeros((1, spec.obs_dim), jnp.float32))
+    # dqn has no temperature: alpha = 0 exactly, whatever cfg.alpha says.
+    log_alpha = initial_log_alpha(cfg) if uses_alpha else jnp.asarray(-jnp.inf, jnp.float32)
+    f32 = partial(jnp.asarray, dtype=jnp.float32)
+    hp = Hypers(
+        gamma=f32(cfg.gamma),
+        tau=f32(cfg.tau),
+        reward_scale=f32(cfg.reward_scale),
+        target_entropy=f32(default_target_entropy(cfg, spec.num_actions or 1)),
+        epsilon_start=f32(cfg.epsilon_start),
+        epsilon_end=f32(cfg.epsilon_end),
+        epsilon_decay_steps=f32(cfg.epsilon_decay_steps),
+        target_update_every=jnp.asarray(cfg.target_update_every, jnp.int32),
+    )
+    return State(
+        critic=critic,
+        # A copy, not an alias: the loop donates the state, and XLA cannot donate one buffer twice.
+        target_critic=jax.tree.map(jnp.copy, critic),
+        critic_opt=nets.critic_opt.init(critic),
+        log_alpha=log_alpha,
+        alpha_opt=nets.alpha_opt.init(log_alpha),
+        hp=hp,
+        step=jnp.zeros((), jnp.int32),
+    )
+
+
+def make(
+    cfg: AgentConfig,
+    spec: EnvSpec,
+    *,
+    name: str = "dqn",
+    backup: Callable = hard_value,
+    policy: Callable = epsilon_greedy,
+    temperature_loss: Callable | None = None,
+    uses_alpha: bool = False,
+) -> Agent:
+    """Assemble a value-based agent from DQN's defaults and whatever pieces the caller replaces."""
+    num_actions = check_discrete(name, spec)
+    cfg.validate()
+    if cfg.target_update_every < 1:
+        raise ValueError(f"target_update_every must be >= 1, got {cfg.target_update_every}")
+    if cfg.epsilon_decay_steps < 0:
+        raise ValueError(f"epsilon_decay_steps must be >= 0, got {cfg.epsilon_decay_steps}")
+    for field in ("epsilon_start", "epsilon_end"):
+        if not 0.0 <= getattr(cfg, field) <= 1.0:
+            raise ValueError(f"{field} must be in [0, 1], got {getattr(cfg, field)}")
+    module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 1)
+    if not uses_alpha or cfg.resolved_alpha() is not None:
+        temperature_loss = None  # dqn, or a fixed alpha: no temperature step
+    nets = Nets(
+        q=module.apply,
+        critic_opt=adam(cfg.lr),
+        # A fixed alpha still has a state slot (so a vmapped sweep can mix values) but never moves.
+        alpha_opt=optax.set_to_zero() if temperature_loss is None else adam(cfg.alpha_lr or cfg.lr),
+    )
+    return Agent(
+        name=name,
+        spec=spec,
+        # Jitted so that `vmap(init)` compiles once instead of dispatching (and compiling) op by op.
+        init=jax.jit(partial(init, cfg=cfg, spec=spec, module=module, nets=nets, uses_alpha=uses_alpha)),
+        act=lambda state, obs, key, deterministic=False: policy(nets, state, obs, key, deterministic),
+        update=partial(update, nets=nets, backup=backup, temperature_loss=temperature_loss),
+    )

@@ -1,0 +1,36 @@
+"""Williams & Peng (1991): the one-step entropy bonus (Eq. 4) = SAC without entropy in the target.
+
+The actor maximises `Q - alpha log pi` now, but the critic target is
+`r + gamma * min_i Q'_i(s', a')`: entropy of later steps is never planned for.
+Compare with `sac.next_value` (Eq. 11-12): the two differ exactly by `- alpha log pi(a'|s')`.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from softrl.agents import ddpg, sac
+from softrl.agents.base import Agent, EnvSpec, temperature_loss
+from softrl.config import AgentConfig
+from softrl.nets import GaussianActor
+
+
+def next_value(nets, state, next_obs, key):
+    """`min_i Q'_i(s', a')`, `a' ~ pi(.|s')`: no entropy term. [B]"""
+    next_action, _ = sac.sample(nets, state, state.actor, next_obs, key)
+    return jnp.min(nets.critic(state.target_critic, next_obs, next_action), axis=0)
+
+
+def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
+    return ddpg.make(
+        cfg,
+        spec,
+        name="wp",
+        actor_module=GaussianActor(cfg.hidden, spec.action_dim or 0),
+        policy=sac.policy,
+        next_value=next_value,
+        actor_loss=sac.actor_loss,
+        temperature_loss=temperature_loss,
+        uses_target_actor=False,
+        num_critics=2,
+    )

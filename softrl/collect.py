@@ -1,0 +1,244 @@
+"""Environment side of training: one gymnasium env per seed, stepped in lockstep.
+
+Correct data by construction:
+- `terminated` and `truncated` are stored separately; only `terminated` cuts the bootstrap.
+- An episode's last transition stores the real final observation, and the reset
+  observation is used only to act next: no stored transition crosses an episode
+  boundary. We reset by hand, so gymnasium's autoreset mode never enters; for users of
+  gymnasium vector envs, `vector_transitions` does the same for every autoreset mode.
+- Episode returns and lengths are counted here, from the raw env rewards.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from softrl.agents.base import EnvSpec
+from softrl.dists import scale_action
+
+
+class EnvError(ValueError):
+    """An environment that softrl cannot use, with the reason and a fix."""
+
+
+def make_env(env_id: str, **kwargs: Any) -> gym.Env:
+    """`gym.make` with softrl's own envs registered, and close matches suggested for unknown ids."""
+    from softrl.envs import register_envs
+
+    register_envs()
+    try:
+        return gym.make(env_id, **kwargs)
+    except gym.error.Error as err:
+        if not isinstance(err, (gym.error.NameNotFound, gym.error.NamespaceNotFound, gym.error.VersionNotFound)):
+            raise
+        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=5, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise EnvError(f"unknown environment id {env_id!r}.{hint} (gymnasium said: {err})") from None
+
+
+def env_spec(env: gym.Env) -> EnvSpec:
+    obs_space, act_space = env.observation_space, env.action_space
+    if not isinstance(obs_space, gym.spaces.Box):
+        if isinstance(obs_space, gym.spaces.Discrete):
+            obs_dim = int(obs_space.n)
+        else:
+            raise EnvError(f"observation space {obs_space} is not supported (Box or Discrete only)")
+    else:
+        obs_dim = int(np.prod(obs_space.shape))
+    if isinstance(act_space, gym.spaces.Box):
+        if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
+            raise EnvError(f"continuous actions need finite bounds, got {act_space}")
+        return EnvSpec(obs_dim=obs_dim, action_dim=int(np.prod(act_space.shape)))
+    if isinstance(act_space, gym.spaces.Discrete):
+        return EnvSpec(obs_dim=obs_dim, num_actions=int(act_space.n))
+    raise EnvError(f"action space {act_space} is not supported (Box or Discrete only)")
+
+
+class ObsFlattener:
+    """Observations as flat float32 vectors (one-hot for Discrete observation spaces)."""
+
+    def __init__(self, space: gym.Space):
+        self.one_hot = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+
+    def __call__(self, obs: Any) -> np.ndarray:
+        if self.one_hot:
+            out = np.zeros(self.one_hot, np.float32)
+            out[int(obs)] = 1.0
+            return out
+        return np.asarray(obs, np.float32).reshape(-1)
+
+
+class SeedEnvs:
+    """`len(seeds)` independent envs, env i seeded with `seeds[i]` at its first reset."""
+
+    def __init__(self, env_id: str, seeds: list[int], env_kwargs: dict | None = None):
+        self.env_id = env_id
+        self.envs = [make_env(env_id, **(env_kwargs or {})) for _ in seeds]
+        self.seeds = list(seeds)
+        self.spec = env_spec(self.envs[0])
+        space = self.envs[0].action_space
+        self.discrete = self.spec.num_actions is not None
+        self.low = None if self.discrete else np.asarray(space.low, np.float32).reshape(-1)
+        self.high = None if self.discrete else np.asarray(space.high, np.float32).reshape(-1)
+        self.act_shape = space.shape
+        self.flat = ObsFlattener(self.envs[0].observation_space)
+        n = len(seeds)
+        self.episode_return = np.zeros(n, np.float64)
+        self.episode_length = np.zeros(n, np.int64)
+        self.obs: np.ndarray | None = None
+
+    def reset(self) -> np.ndarray:
+        self.obs = np.stack([self.flat(env.reset(seed=s)[0]) for env, s in zip(self.envs, self.seeds)])
+        return self.obs
+
+    def to_env_action(self, action: np.ndarray, i: int) -> Any:
+        if self.discrete:
+            return int(action[i])
+        return scale_action(action[i], self.low, self.high).reshape(self.act_shape)
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], list[tuple[int, float, int]]]:
+        """Step every env with `action` ([N, d] in [-1, 1], or [N] ints).
+
+        Returns the transition to store (leaves [N, ...]; `next_obs` is the true next
+        observation) and finished episodes as (seed index, return, length). Afterwards
+        `self.obs` holds the observation to act on next (a reset one after an episode end).
+        """
+        n = len(self.envs)
+        next_obs = np.empty_like(self.obs)
+        reward = np.empty(n, np.float32)
+        terminated = np.zeros(n, bool)
+        truncated = np.zeros(n, bool)
+        act_next = np.empty_like(self.obs)
+        finished = []
+        for i, env in enumerate(self.envs):
+            o, r, term, trunc, _ = env.step(self.to_env_action(action, i))
+            next_obs[i] = self.flat(o)
+            reward[i], terminated[i], truncated[i] = r, term, trunc
+            self.episode_return[i] += float(r)
+            self.episode_length[i] += 1
+            if term or trunc:
+                finished.append((i, float(self.episode_return[i]), int(self.episode_length[i])))
+                self.episode_return[i] = 0.0
+                self.episode_length[i] = 0
+                act_next[i] = self.flat(env.reset()[0])
+            else:
+                act_next[i] = next_obs[i]
+        transition = {
+            "obs": self.obs,
+            "action": np.asarray(action),
+            "reward": reward,
+            "next_obs": next_obs,
+            "terminated": terminated,
+            "truncated": truncated,
+        }
+        self.obs = act_next
+        return transition, finished
+
+    # ----- exact snapshots, for checkpoints that resume bitwise ---------------------------------------
+
+    def get_state(self) -> dict:
+        return {
+            "envs": [env_state(env) for env in self.envs],
+            "obs": self.obs,
+            "episode_return": self.episode_return.copy(),
+            "episode_length": self.episode_length.copy(),
+        }
+
+    def set_state(self, state: dict) -> None:
+        for env, s in zip(self.envs, state["envs"], strict=True):
+            set_env_state(env, s)
+        self.obs = np.asarray(state["obs"])
+        self.episode_return = np.asarray(state["episode_return"]).copy()
+        self.episode_length = np.asarray(state["episode_length"]).copy()
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+_PLAIN = (int, float, bool, str, type(None), np.ndarray, np.generic)
+
+
+def _plain_vars(obj: Any) -> dict:
+    """Attributes that are plain data (numbers, arrays): an env's simulation state and counters."""
+    out = {}
+    for k, v in vars(obj).items():
+        if isinstance(v, _PLAIN) or (isinstance(v, (tuple, list)) and all(isinstance(x, _PLAIN) for x in v)):
+            out[k] = v.copy() if isinstance(v, np.ndarray) else v
+    return out
+
+
+def env_state(env: gym.Env) -> dict:
+    """Snapshot of a (wrapped) env: every wrapper's counters, the RNG, and the physics state."""
+    levels = []
+    e: Any = env
+    while True:
+        levels.append(_plain_vars(e))
+        if not isinstance(e, gym.Wrapper):
+            break
+        e = e.env
+    state: dict[str, Any] = {"levels": levels}
+    if getattr(e, "_np_random", None) is not None:
+        state["np_random"] = e._np_random.bit_generator.state
+    if hasattr(e, "data") and hasattr(e, "model"):
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        buf = np.empty(mujoco.mj_stateSize(e.model, spec), np.float64)
+        mujoco.mj_getState(e.model, e.data, buf, spec)
+        state["mujoco"] = buf
+    return state
+
+
+def set_env_state(env: gym.Env, state: dict) -> None:
+    e: Any = env
+    for level in state["levels"]:
+        for k, v in level.items():
+            setattr(e, k, v.copy() if isinstance(v, np.ndarray) else v)
+        if not isinstance(e, gym.Wrapper):
+            break
+        e = e.env
+    if "np_random" in state:
+        if getattr(e, "_np_random", None) is None:
+            e._np_random = np.random.Generator(np.random.PCG64())
+        e._np_random.bit_generator.state = state["np_random"]
+    if "mujoco" in state:
+        import mujoco
+
+        mujoco.mj_setState(e.model, e.data, state["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(e.model, e.data)
+
+
+def vector_transitions(
+    autoreset_mode: Any,
+    obs: np.ndarray,
+    next_obs: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    info: dict,
+    prev_done: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For a gymnasium vector env step: the true next observations and which rows are real transitions.
+
+    - NEXT_STEP (gymnasium's default): the step after an episode end only resets; that
+      row is not a transition (`prev_done`), so it is masked out.
+    - SAME_STEP: the returned obs is already the reset one; the true one is `info["final_obs"]`.
+    - DISABLED: every row is a transition (the caller resets).
+    Returns (true_next_obs [N, ...], valid [N] bool).
+    """
+    mode = getattr(autoreset_mode, "value", autoreset_mode)
+    valid = np.ones(len(terminated), bool)
+    true_next = np.array(next_obs, copy=True)
+    if mode == "NextStep":
+        valid = ~np.asarray(prev_done)
+    elif mode == "SameStep":
+        done = np.asarray(terminated) | np.asarray(truncated)
+        for i in np.flatnonzero(done):
+            true_next[i] = info["final_obs"][i]
+    elif mode != "Disabled":
+        raise ValueError(f"unknown autoreset mode {autoreset_mode!r}")
+    return true_next, valid

@@ -1,0 +1,95 @@
+"""Run logs: JSONL and CSV per seed, always; TensorBoard when asked.
+
+Layout: RUN_DIR/seed_<s>/{metrics.jsonl, episodes.csv, train.csv, eval.csv}.
+Every record carries `step` (env steps done by that seed). Files are appended and
+flushed as we go, so an interrupted run keeps everything it logged; on resume, rows
+past the checkpoint's step are dropped so the logs match an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+KINDS = ("episodes", "train", "eval")
+
+
+def _clean(value: Any) -> Any:
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, seeds: list[int], tensorboard: bool = False):
+        self.run_dir = Path(run_dir)
+        self.seeds = seeds
+        self._fields: dict[tuple[int, str], list[str]] = {}
+        self._tb = None
+        for s in seeds:
+            (self.run_dir / f"seed_{s}").mkdir(parents=True, exist_ok=True)
+        if tensorboard:
+            try:
+                from tensorboardX import SummaryWriter
+            except ImportError as err:
+                raise RuntimeError("--tensorboard needs tensorboardX: pip install tensorboardX") from err
+            self._tb = {s: SummaryWriter(str(self.run_dir / "tb" / f"seed_{s}")) for s in seeds}
+
+    def path(self, seed: int, kind: str) -> Path:
+        return self.run_dir / f"seed_{seed}" / (f"{kind}.csv" if kind in KINDS else f"{kind}.jsonl")
+
+    def write(self, seed: int, kind: str, row: dict[str, Any]) -> None:
+        row = {k: _clean(v) for k, v in row.items()}
+        with open(self.path(seed, "metrics"), "a") as f:
+            f.write(json.dumps({"kind": kind, **row}) + "\n")
+        csv_path = self.path(seed, kind)
+        fields = self._fields.get((seed, kind))
+        if fields is None:
+            if csv_path.exists() and csv_path.stat().st_size > 0:
+                with open(csv_path) as f:
+                    fields = next(csv.reader(f))
+            else:
+                fields = list(row)
+                with open(csv_path, "w", newline="") as f:
+                    csv.writer(f).writerow(fields)
+            self._fields[(seed, kind)] = fields
+        with open(csv_path, "a", newline="") as f:
+            csv.DictWriter(f, fields, extrasaction="ignore").writerow(row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self._tb[seed].add_scalar(f"{kind}/{k}", v, row["step"])
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows logged after `step` (they belong to a run that was interrupted and is now resumed)."""
+        for s in self.seeds:
+            for kind in (*KINDS, "metrics"):
+                p = self.path(s, kind)
+                if not p.exists():
+                    continue
+                lines = p.read_text().splitlines(keepends=True)
+                if kind == "metrics":
+                    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
+                else:
+                    header, rows = lines[:1], lines[1:]
+                    idx = next(csv.reader(header)).index("step") if header else 0
+                    keep = header + [ln for ln in rows if int(float(next(csv.reader([ln]))[idx])) <= step]
+                tmp = p.with_suffix(p.suffix + ".tmp")
+                tmp.write_text("".join(keep))
+                os.replace(tmp, p)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            for w in self._tb.values():
+                w.close()
+
+
+def read_csv(path: Path) -> list[dict[str, float]]:
+    with open(path) as f:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
