@@ -122,19 +122,26 @@ def _update_k(agent: Agent, batch_size: int, k: int, state: Any, buffer: replay.
         k_sample, k_update = jax.random.split(key)
         return agent.update(state, replay.sample(buffer, k_sample, batch_size), k_update)
 
+    if k == 1:  # no scan: a while loop would make XLA copy the buffer it closes over
+        return body(state, key)
     state, metrics = jax.lax.scan(body, state, jax.random.split(key, k))
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
 
 @functools.lru_cache(maxsize=32)
 def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable:
-    """The per-env-step function, jitted with the carry donated (the buffer is updated in place)."""
+    """The per-env-step function: store the transition, maybe update, act. Both parts are jitted with
+    their inputs donated, so the buffer and the state are updated in place."""
     update_k = jax.vmap(partial(_update_k, agent, batch_size, gradient_steps))
     act = jax.vmap(agent.act, in_axes=(0, 0, 0, None))
 
+    # The write is its own executable: fused with the update, XLA fuses the write into the
+    # minibatch gather and then copies the whole buffer every step to keep the old version alive.
+    add = jax.jit(replay.add_lockstep, donate_argnums=0)
+
     @partial(jax.jit, static_argnames=("do_update", "random_action"), donate_argnums=0)
-    def step(carry: Carry, transition: Transition, obs: Array, env_step: Array, *, do_update, random_action):
-        buffer = jax.vmap(replay.add)(carry.buffer, transition)
+    def update_and_act(carry: Carry, obs: Array, env_step: Array, *, do_update, random_action):
+        buffer = carry.buffer
         keys = jax.vmap(partial(jax.random.split, num=3))(carry.key)  # [N, 3, 2]
         key, k_act, k_update = keys[:, 0], keys[:, 1], keys[:, 2]
         state, bad_step, metrics = carry.agent, carry.bad_step, {}
@@ -147,6 +154,10 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable
         else:
             action = act(state, obs, k_act, False)
         return Carry(state, buffer, key, bad_step), action, metrics
+
+    def step(carry: Carry, transition: Transition, obs: Array, env_step: Array, *, do_update, random_action):
+        carry = carry._replace(buffer=add(carry.buffer, transition))
+        return update_and_act(carry, obs, env_step, do_update=do_update, random_action=random_action)
 
     return step
 

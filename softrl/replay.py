@@ -29,10 +29,6 @@ def init(capacity: int, example: Transition) -> Buffer:
     return Buffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
 
-def capacity(buffer: Buffer) -> int:
-    return buffer.data.reward.shape[-1]
-
-
 def add(buffer: Buffer, transition: Transition) -> Buffer:
     """Write one transition at `ptr`, overwriting the oldest once full."""
     cap = buffer.data.reward.shape[0]
@@ -44,3 +40,20 @@ def sample(buffer: Buffer, key: Array, batch_size: int) -> Transition:
     """Uniform sample with replacement from the valid slots. Returns leaves [batch_size, ...]."""
     idx = jax.random.randint(key, (batch_size,), 0, jnp.maximum(buffer.size, 1))
     return jax.tree.map(lambda d: d[idx], buffer.data)
+
+
+def add_lockstep(buffer: Buffer, transition: Transition) -> Buffer:
+    """`vmap(add)` for seeds that step in lockstep (every seed's `ptr` is equal), done as one in-place slice write.
+
+    buffer leaves: [N, capacity, ...]; transition leaves: [N, ...]. Under `vmap`, `add`'s
+    per-seed index turns into a masked select over the *whole* buffer (O(capacity) per
+    step); a shared index keeps the write O(1).
+    """
+    ptr = buffer.ptr[0]
+    cap = buffer.data.reward.shape[1]
+    data = jax.tree.map(
+        lambda d, x: jax.lax.dynamic_update_slice_in_dim(d, x[:, None].astype(d.dtype), ptr, axis=1),
+        buffer.data,
+        transition,
+    )
+    return Buffer(data, (buffer.ptr + 1) % cap, jnp.minimum(buffer.size + 1, cap))
