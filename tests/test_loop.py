@@ -183,3 +183,9 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "gamma" in capsys.readouterr().err
     assert cli_main(["train", "sac", "--alpha", "-1", *args]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+def test_tensorboard_when_asked(tmp_path):
+    softrl.train(small_cfg(tmp_path, "tb", total_steps=120, log_every=10, tensorboard=True))
+    events = list((tmp_path / "tb" / "tb" / "seed_0").glob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
