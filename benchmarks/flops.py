@@ -19,7 +19,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from softrl import replay
 from softrl.agents import make_agent
 from softrl.collect import SeedEnvs
 from softrl.loop import TrainConfig, _init, _update_k

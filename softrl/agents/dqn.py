@@ -112,6 +112,9 @@ def critic_loss(params: Params, nets: Nets, batch: Transition, target: Array) ->
     """Sum over critics of `mean(huber(Q_i(s, a) - y))`. target: [B]. Returns (loss, Q(s, .) [n, B, A])."""
     q_all = nets.q(params, batch.obs)  # [n, B, A]
     q = jnp.take_along_axis(q_all, batch.action[None, :, None].astype(jnp.int32), axis=-1)[..., 0]  # [n, B]
+    import os
+    if os.environ.get("DQN_MSE"):
+        return jnp.sum(jnp.mean(0.5 * (q - target[None]) ** 2, axis=-1)), q_all
     return jnp.sum(jnp.mean(optax.huber_loss(q, target[None]), axis=-1)), q_all
 
 
