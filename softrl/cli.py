@@ -112,17 +112,10 @@ def run_plot(cmd: PlotCommand) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    commands = {"train": TrainCommand, "eval": EvalCommand, "plot": PlotCommand}
-    handlers = {TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot}
-    try:
-        from softrl.experiments import EXPERIMENTS, ExperimentCommand  # noqa: F401 - optional until issue 4 lands
-    except ImportError:
-        pass
-    else:
-        commands["experiment"] = ExperimentCommand
-        from softrl.experiments import run_experiment
+    from softrl.experiments import ExperimentCommand, run_experiment
 
-        handlers[ExperimentCommand] = run_experiment
+    commands = {"train": TrainCommand, "eval": EvalCommand, "plot": PlotCommand, "experiment": ExperimentCommand}
+    handlers = {TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment}
     cmd = tyro.extras.subcommand_cli_from_dict(commands, prog="softrl", args=argv)
     try:
         return handlers[type(cmd)](cmd)

@@ -1,0 +1,274 @@
+"""Shared helpers for the experiments: a `Report` that writes DIR/report.md, DIR/results.json and the
+figures it embeds, confidence intervals across seeds, a common plot style and float64 for exact checks.
+
+A report is built top to bottom (`heading`, `para`, `table`, `figure`), numbers go to `results`, and
+pass/fail identities go to `check`. `write()` renders everything; figures are linked relatively, so
+the output directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import platform
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+# Font sizes chosen to stay readable when a figure is shown at ~700 px wide in a markdown viewer.
+STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 9,
+    "figure.dpi": 110,
+    "savefig.dpi": 110,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+
+
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (experiments only write files)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+@contextlib.contextmanager
+def plot_style() -> Iterator[None]:
+    """The experiments' shared matplotlib style, as a context."""
+    plt = pyplot()
+    with plt.rc_context(STYLE):
+        yield
+
+
+@contextlib.contextmanager
+def float64() -> Iterator[None]:
+    """Float64 JAX arrays inside the block: the tabular identities are checked to ~1e-6 or tighter,
+    which float32 (eps ~ 1.2e-7, times |Q| / (1 - gamma)) cannot guarantee."""
+    with jax.enable_x64(True):
+        yield
+
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> dict[str, float | int | None]:
+    """Mean and Student-t confidence interval of the mean across seeds.
+
+    Returns {"mean", "lo", "hi", "std", "n"}; with n < 2 the interval is undefined (None).
+    """
+    from scipy import stats
+
+    x = np.asarray(values, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n == 0:
+        return {"mean": None, "lo": None, "hi": None, "std": None, "n": 0}
+    mean = float(x.mean())
+    if n < 2:
+        return {"mean": mean, "lo": None, "hi": None, "std": None, "n": 1}
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * std / math.sqrt(n)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "std": std, "n": n}
+
+
+def fmt(x: Any, digits: int = 4) -> str:
+    """A number for a markdown table: general format, scientific when tiny or huge, '-' for None/NaN."""
+    if x is None:
+        return "-"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    if isinstance(x, str):
+        return x
+    x = float(x) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if not math.isfinite(x):
+        return str(x)
+    if x != 0 and (abs(x) < 1e-3 or abs(x) >= 1e5):
+        return f"{x:.{max(digits - 2, 1)}e}"
+    return f"{x:.{digits}g}"
+
+
+def fmt_ci(ci: dict[str, Any], digits: int = 4) -> str:
+    """'mean [lo, hi] (n=N)' for a `mean_ci` result; 'mean (n=1)' without an interval."""
+    if ci["mean"] is None:
+        return "-"
+    if ci["lo"] is None:
+        return f"{fmt(ci['mean'], digits)} (n={ci['n']})"
+    return f"{fmt(ci['mean'], digits)} [{fmt(ci['lo'], digits)}, {fmt(ci['hi'], digits)}] (n={ci['n']})"
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell: pipes escaped so that |x| does not split the cell."""
+    return str(text).replace("|", "\\|")
+
+
+def to_jsonable(x: Any) -> Any:
+    """Arrays to lists, numpy/JAX scalars to Python numbers, non-finite floats to None (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, (jax.Array, np.ndarray)):
+        return to_jsonable(np.asarray(x).tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+@dataclasses.dataclass
+class Check:
+    """One identity the experiment verifies: `value <= tol` (or an explicit `passed`)."""
+
+    name: str
+    value: float
+    tol: float
+    passed: bool
+    description: str
+
+
+@dataclasses.dataclass
+class Report:
+    """Accumulates one experiment's markdown, numbers, checks and figures; `write()` saves them."""
+
+    name: str
+    title: str
+    out: Path
+    quick: bool
+    seeds: int
+    claim: str
+    budget: str = ""
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    checks: list[Check] = dataclasses.field(default_factory=list)
+    figures: list[str] = dataclasses.field(default_factory=list)
+    _blocks: list[str] = dataclasses.field(default_factory=list)
+    _t0: float = dataclasses.field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    # --- markdown -----------------------------------------------------------------------------
+    def heading(self, text: str, level: int = 2) -> None:
+        self._blocks.append("#" * level + " " + text)
+
+    def para(self, text: str) -> None:
+        self._blocks.append(text.strip())
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> None:
+        """A markdown table; numbers go through `fmt`, strings are kept ('|' escaped)."""
+        lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
+        for row in rows:
+            lines.append("| " + " | ".join(_cell(fmt(c, digits)) for c in row) + " |")
+        self._blocks.append("\n".join(lines))
+
+    def figure(self, fig, filename: str, caption: str) -> Path:
+        """Saves `fig` as DIR/filename (PNG), closes it and embeds it with a relative link."""
+        path = self.out / filename
+        fig.savefig(path, bbox_inches="tight")
+        pyplot().close(fig)
+        self.figures.append(filename)
+        self._blocks.append(f"![{caption}]({filename})\n\n*{caption}*")
+        return path
+
+    # --- numbers ------------------------------------------------------------------------------
+    def check(self, name: str, value: float, tol: float, description: str, passed: bool | None = None) -> bool:
+        """Records an identity check `value <= tol` (unless `passed` is given) and returns whether it held."""
+        value = float(value)
+        ok = bool(value <= tol) if passed is None else bool(passed)
+        self.checks.append(Check(name, value, float(tol), ok, description))
+        return ok
+
+    @property
+    def all_passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    def _checks_block(self) -> str:
+        if not self.checks:
+            return ""
+        lines = ["| check | value | tolerance | passed | what |", "|---|---|---|---|---|"]
+        for c in self.checks:
+            lines.append(f"| `{c.name}` | {fmt(c.value, 3)} | {fmt(c.tol, 3)} | {fmt(c.passed)} | "
+                         f"{_cell(c.description)} |")
+        return "\n".join(lines)
+
+    # --- output -------------------------------------------------------------------------------
+    def write(self) -> Path:
+        """Writes DIR/report.md and DIR/results.json. Returns the report path."""
+        wall = time.perf_counter() - self._t0
+        command = f"softrl experiment {self.name}" + (" --quick" if self.quick else "") + f" --seeds {self.seeds}"
+        head = [
+            f"# {self.title}",
+            f"**Claim (Lecture 17).** {self.claim.strip()}",
+            (
+                f"**Run.** `{command} --out {self.out}` ({'quick' if self.quick else 'full'} mode), "
+                f"{wall:.1f} s wall time on {platform.machine()} "
+                f"({jax.default_backend()} JAX {jax.__version__})."
+            ),
+        ]
+        if self.budget:
+            head.append(f"**Budget.** {self.budget.strip()}")
+        blocks = head + self._blocks
+        if self.checks:
+            n_ok = sum(c.passed for c in self.checks)
+            blocks += ["## Checks", f"{n_ok} of {len(self.checks)} checks passed.", self._checks_block()]
+        md = "\n\n".join(blocks) + "\n"
+        report_path = self.out / "report.md"
+        report_path.write_text(md)
+        payload = {
+            "experiment": self.name,
+            "title": self.title,
+            "quick": self.quick,
+            "seeds": self.seeds,
+            "wall_s": wall,
+            "figures": self.figures,
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+            "all_checks_passed": self.all_passed,
+            "results": self.results,
+        }
+        (self.out / "results.json").write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
+        return report_path
+
+
+def band(ax, x, values: np.ndarray, label: str, color=None, log: bool = False, spread: str = "minmax", **line_kw):
+    """Draws a centre line and a band of `values` [num_seeds, T] over x; returns the line.
+
+    Centre: the mean, or the geometric mean when `log` (for quantities plotted on log axes).
+    Band: `spread="minmax"` (min to max over seeds) or `"ci"` (95% Student-t interval of the mean,
+    see `mean_ci`); no band with a single seed.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        values = values[None]
+    if log:
+        centre = np.exp(np.nanmean(np.log(np.maximum(values, 1e-300)), axis=0))
+    else:
+        centre = np.nanmean(values, axis=0)
+    (line,) = ax.plot(x, centre, label=label, color=color, **line_kw)
+    if values.shape[0] > 1:
+        if spread == "ci":
+            cis = [mean_ci(values[:, j]) for j in range(values.shape[1])]
+            lo = np.array([np.nan if c["lo"] is None else c["lo"] for c in cis])
+            hi = np.array([np.nan if c["hi"] is None else c["hi"] for c in cis])
+        else:
+            lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+    return line
