@@ -29,6 +29,9 @@ sys.path.insert(0, str(HERE))
 import peers  # noqa: E402
 
 
+LIBRARY = {"softrl": "softrl", "sb3": "stable-baselines3", "sbx": "sbx", "cleanrl": "cleanrl"}
+
+
 def _rate(record: dict) -> float:
     """Steps/s after the first update when the peer reports it (leaves out compilation), else the plain rate."""
     return record.get("steps_per_s_after_first_update") or record["steps_per_s"]
@@ -84,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for env_id in args.envs:
         def med(lib, seeds=1, _env=env_id):
-            rates = [_rate(r) for r in records if r["env"] == _env and r["library"].startswith(lib)
+            rates = [_rate(r) for r in records if r["env"] == _env and r["library"] == LIBRARY[lib]
                      and r["seeds"] == seeds]
             return statistics.median(rates) if rates else None
 
