@@ -28,7 +28,6 @@ sys.path.insert(0, str(HERE))
 
 import peers  # noqa: E402
 
-
 LIBRARY = {"softrl": "softrl", "sb3": "stable-baselines3", "sbx": "sbx", "cleanrl": "cleanrl"}
 
 

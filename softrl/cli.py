@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     from softrl.experiments import ExperimentCommand, run_experiment
 
     commands = {"train": TrainCommand, "eval": EvalCommand, "plot": PlotCommand, "experiment": ExperimentCommand}
-    handlers = {TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment}
+    handlers = {
+        TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment
+    }
     cmd = tyro.extras.subcommand_cli_from_dict(commands, prog="softrl", args=argv)
     try:
         return handlers[type(cmd)](cmd)

@@ -9,9 +9,13 @@ with `backup = hard_value` (`max_a' Q'`, Q-learning, Eq. 26) here and `backup = 
 it passes `soft_value`, the Boltzmann policy (Eq. 20) and the temperature step into `make`.
 
 Choices, documented once:
-- Loss: Huber with delta 1 on `Q(s, a) - y` (Mnih et al. 2015 clip the TD error to [-1, 1],
-  which is the gradient of this loss); robust to the large early TD errors of bootstrapped
-  targets. With more than one critic the losses are summed and `Q'` is the min over critics.
+- Loss: squared TD error `0.5 * (Q(s, a) - y)^2`, as the continuous family's critics, not
+  Mnih et al.'s Huber loss. On CartPole-v1 (gamma 0.99, returns <= 500, so Q <= 100) we observed
+  Huber (delta 1) let the mean Q climb to 150-650 and greedy returns stall near 100: its gradient
+  is bounded, so the states that the max over actions overestimates are pulled down too slowly.
+  With the squared loss and otherwise the same settings, mean Q stayed near or below 100 and
+  returns reached 500. With more than one critic the losses are summed and `Q'` is the min over
+  critics (clipped double Q); the default is one critic, plain DQN.
 - Target network: Polyak `target <- tau * online + (1 - tau) * target` after every update when
   `tau < 1`; a hard copy every `target_update_every` updates when `tau == 1` (Mnih et al.).
 - Exploration: epsilon-greedy, epsilon linear from `epsilon_start` to `epsilon_end` over
@@ -19,8 +23,11 @@ Choices, documented once:
   state, and with `train_freq = gradient_steps = 1` (the default) one update happens per env step
   once learning starts, so `state.step` = env steps since `learning_starts` (before that the loop
   acts uniformly at random anyway). With `gradient_steps = k` the schedule runs k times faster.
-- Everything a user may vmap over (gamma, tau, reward scale, epsilon schedule, alpha as
-  `log_alpha`, learning rates inside the optimiser states) lives in the state.
+- Everything a user may vmap over (gamma, tau, reward scale, epsilon schedule, target period,
+  alpha as `log_alpha`, learning rates inside the optimiser states) lives in the state.
+
+Settings that learn CartPole-v1 to 500 in 30k env steps (tests/test_discrete_agents.py): hidden
+(128, 128), lr 1e-3, batch 256, tau 0.01, epsilon 1 -> 0.1 over 5k updates, learning_starts 1k.
 """
 
 from __future__ import annotations
@@ -109,13 +116,24 @@ def epsilon_greedy(nets: Nets, state: State, obs: Array, key: Array, determinist
 
 
 def critic_loss(params: Params, nets: Nets, batch: Transition, target: Array) -> tuple[Array, Array]:
-    """Sum over critics of `mean(huber(Q_i(s, a) - y))`. target: [B]. Returns (loss, Q(s, .) [n, B, A])."""
+    """Sum over critics of `0.5 * mean((Q_i(s, a) - y)^2)`, as `ddpg.critic_loss`. target: [B].
+
+    Returns (loss, Q(s, .) [num_critics, B, A]).
+    """
     q_all = nets.q(params, batch.obs)  # [n, B, A]
     q = jnp.take_along_axis(q_all, batch.action[None, :, None].astype(jnp.int32), axis=-1)[..., 0]  # [n, B]
-    import os
-    if os.environ.get("DQN_MSE"):
-        return jnp.sum(jnp.mean(0.5 * (q - target[None]) ** 2, axis=-1)), q_all
-    return jnp.sum(jnp.mean(optax.huber_loss(q, target[None]), axis=-1)), q_all
+    return 0.5 * jnp.sum(jnp.mean((q - target[None]) ** 2, axis=-1)), q_all
+
+
+def td_targets(nets: Nets, state: State, batch: Transition, backup: Callable = hard_value) -> Array:
+    """`reward_scale * r + gamma * (1 - terminated) * backup(min_i Q'_i(s', .), alpha)`. [B]
+
+    Eq. 12 with the state value of s' from `backup`: Eq. 26 (hard) or Eq. 24-25 (soft).
+    """
+    hp = state.hp
+    next_q = q_values(nets, state.target_critic, batch.next_obs)  # [B, A]
+    next_value = backup(next_q, alpha_of(state))  # [B]
+    return td_target(hp.reward_scale * batch.reward, batch.terminated, hp.gamma, next_value)
 
 
 def update(
@@ -126,6 +144,7 @@ def update(
     nets: Nets,
     backup: Callable = hard_value,
     temperature_loss: Callable | None = None,
+    log_epsilon: bool = True,
 ) -> tuple[State, Metrics]:
     """One gradient step on Q, then (soft-dqn, auto alpha) the temperature, then the target network.
 
@@ -135,8 +154,7 @@ def update(
     del key  # the update is deterministic given the batch
     hp = state.hp
     alpha = alpha_of(state)
-    next_q = q_values(nets, state.target_critic, batch.next_obs)  # [B, A]
-    target = td_target(hp.reward_scale * batch.reward, batch.terminated, hp.gamma, backup(next_q, alpha))  # [B]
+    target = td_targets(nets, state, batch, backup)  # [B]
     (loss, q_all), grad = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, nets, batch, target)
     updates, critic_opt = nets.critic_opt.update(grad, state.critic_opt, state.critic)
     critic = optax.apply_updates(state.critic, updates)
@@ -153,12 +171,17 @@ def update(
         log_alpha = optax.apply_updates(log_alpha, t_updates)
         metrics.update(alpha_loss=t_loss, entropy=-jnp.mean(logp))
 
-    # Polyak every update when tau < 1; with tau == 1 a hard copy every `target_update_every` updates.
-    # A select, not a cond, so tau and the period can differ between vmapped seeds.
-    period = jnp.where(hp.tau >= 1.0, hp.target_update_every, 1)
-    do_copy = step % jnp.maximum(period, 1) == 0
-    moved = polyak(state.target_critic, critic, hp.tau)
-    target_critic = jax.tree.map(lambda new, old: jnp.where(do_copy, new, old), moved, state.target_critic)
+    # Polyak every update when tau < 1; with tau == 1 a hard copy every `target_update_every` updates
+    # (the online weights themselves: `t + 1 * (o - t)` need not round to `o`).
+    # Selects, not conds, so tau and the period can differ between vmapped seeds.
+    hard = hp.tau >= 1.0
+    due = step % jnp.maximum(jnp.where(hard, hp.target_update_every, 1), 1) == 0
+    target_critic = jax.tree.map(
+        lambda old, online, averaged: jnp.where(due, jnp.where(hard, online, averaged), old),
+        state.target_critic,
+        critic,
+        polyak(state.target_critic, critic, hp.tau),
+    )
 
     state = state.replace(
         critic=critic,
@@ -169,7 +192,8 @@ def update(
         step=step,
     )
     metrics["alpha"] = jnp.exp(log_alpha)
-    metrics["epsilon"] = epsilon(state)
+    if log_epsilon:  # only meaningful for the epsilon-greedy policy
+        metrics["epsilon"] = epsilon(state)
     return state, metrics
 
 
@@ -197,7 +221,7 @@ def initial_log_alpha(cfg: AgentConfig) -> Array:
 
 
 def default_target_entropy(cfg: AgentConfig, num_actions: int) -> float:
-    """cfg.target_entropy, else `target_entropy_scale * log|A|` (a fraction of the uniform policy's entropy)."""
+    """cfg.target_entropy, else `target_entropy_scale * log|A|` (log|A|: the uniform policy's entropy)."""
     if cfg.target_entropy is not None:
         return float(cfg.target_entropy)
     return cfg.target_entropy_scale * math.log(num_actions)
@@ -267,5 +291,11 @@ def make(
         # Jitted so that `vmap(init)` compiles once instead of dispatching (and compiling) op by op.
         init=jax.jit(partial(init, cfg=cfg, spec=spec, module=module, nets=nets, uses_alpha=uses_alpha)),
         act=lambda state, obs, key, deterministic=False: policy(nets, state, obs, key, deterministic),
-        update=partial(update, nets=nets, backup=backup, temperature_loss=temperature_loss),
+        update=partial(
+            update,
+            nets=nets,
+            backup=backup,
+            temperature_loss=temperature_loss,
+            log_epsilon=policy is epsilon_greedy,
+        ),
     )

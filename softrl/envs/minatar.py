@@ -1,0 +1,80 @@
+"""MinAtar (Young & Tian 2019) games as gymnasium environments for the discrete agents.
+
+`softrl/MinAtar-<Game>-v1` (Asterix, Breakout, Freeway, Seaquest, SpaceInvaders): the 10x10xC
+boolean frame flattened to a float32 vector of 0/1 values [100 * C], the game's minimal action
+set as `Discrete(n)`, and gymnasium's TimeLimit at `MAX_EPISODE_STEPS`. MinAtar's defaults are
+kept: sticky actions with probability 0.1 and difficulty ramping.
+
+The game draws from its own numpy RandomState (ball start, sticky actions, enemies). Every
+`reset` reseeds it from gymnasium's `np_random`, so `reset(seed=s)` fixes everything that follows
+and later unseeded resets still differ from episode to episode.
+
+The `minatar` package is optional: `softrl.envs.register_envs` registers these ids only when
+it is importable, and this module imports it only when an environment is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+GAMES = {
+    "Asterix": "asterix",
+    "Breakout": "breakout",
+    "Freeway": "freeway",
+    "Seaquest": "seaquest",
+    "SpaceInvaders": "space_invaders",
+}
+# A safety cap, not part of the games: Freeway ends itself after 2500 steps, the others end when the
+# agent loses, which a good agent may postpone for very long. Truncation is stored as such and bootstraps.
+MAX_EPISODE_STEPS = 10_000
+
+
+class MinAtarEnv(gym.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(
+        self,
+        game: str,
+        sticky_action_prob: float = 0.1,
+        difficulty_ramping: bool = True,
+        minimal_action_set: bool = True,
+    ):
+        from minatar import Environment  # optional dependency, imported only when used
+
+        self.game = Environment(
+            game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping
+        )
+        all_actions = list(range(self.game.num_actions()))
+        self.actions = list(self.game.minimal_action_set()) if minimal_action_set else all_actions
+        self.action_space = gym.spaces.Discrete(len(self.actions))
+        self.frame_shape = tuple(self.game.state_shape())  # (10, 10, channels)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, (int(np.prod(self.frame_shape)),), np.float32)
+
+    def _obs(self) -> np.ndarray:
+        return self.game.state().astype(np.float32).reshape(-1)  # [100 * C], values 0 or 1
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.game.seed(int(self.np_random.integers(2**31 - 1)))
+        # Sticky actions repeat the previous action; a new episode must not inherit the last one's.
+        self.game.last_action = 0
+        self.game.reset()
+        return self._obs(), {}
+
+    def step(self, action):
+        reward, terminated = self.game.act(self.actions[int(action)])
+        return self._obs(), float(reward), bool(terminated), False, {}
+
+
+def register_minatar() -> None:
+    """Register `softrl/MinAtar-<Game>-v1` for every game (the caller keeps this idempotent)."""
+    for name, game in GAMES.items():
+        gym.register(
+            f"softrl/MinAtar-{name}-v1",
+            entry_point="softrl.envs.minatar:MinAtarEnv",
+            kwargs={"game": game},
+            max_episode_steps=MAX_EPISODE_STEPS,
+        )
