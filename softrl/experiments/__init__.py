@@ -21,16 +21,25 @@ import tyro
 from softrl.experiments import (
     alpha_vs_reward_scale,
     distribution_matching,
+    exploration,
     figure1,
+    one_step_vs_maxent,
     q_learning_limit,
+    robustness,
     satisficing_frontier,
 )
 
-ExperimentName = Literal["figure1", "alpha-vs-reward-scale", "q-learning-limit", "satisficing", "distribution-matching"]
+ExperimentName = Literal[
+    "figure1", "alpha-vs-reward-scale", "q-learning-limit", "one-step-vs-maxent", "exploration", "robustness",
+    "satisficing", "distribution-matching",
+]
 
 EXPERIMENTS: dict[str, ModuleType] = {
     m.NAME: m
-    for m in (figure1, alpha_vs_reward_scale, q_learning_limit, satisficing_frontier, distribution_matching)
+    for m in (
+        figure1, alpha_vs_reward_scale, q_learning_limit, one_step_vs_maxent, exploration, robustness,
+        satisficing_frontier, distribution_matching,
+    )
 }
 assert tuple(EXPERIMENTS) == get_args(ExperimentName), "ExperimentName must list EXPERIMENTS in order"
 
@@ -44,6 +53,9 @@ class ExperimentCommand:
     figure1: softmax(Q/alpha), entropy per state (Eq. 20)
     alpha-vs-reward-scale: c*R, c*alpha: same pi (Sec. 3)
     q-learning-limit: soft -> hard Q as alpha->0 (Eq. 26)
+    one-step-vs-maxent: WP one-step bonus vs MaxEnt at a cliff (Sec. 1.3)
+    exploration: MaxEnt reaches several goals (Sec. 5.1)
+    robustness: trained nominal, tested perturbed (Eq. 27)
     satisficing: frontier, alpha picked per eps (Eq. 28)
     distribution-matching: KL(pi||p*)=-J+log Z (Eq. 29-34)
     """

@@ -36,6 +36,15 @@ from softrl.tabular.solvers import (
     start_value,
     trajectory_distribution,
 )
+from softrl.tabular.sparse import (
+    SparseMDP,
+    from_dense,
+    sparse_expected_next,
+    sparse_gridworld,
+    sparse_soft_backups,
+    sparse_soft_bellman_backup,
+    sparse_soft_value_iteration,
+)
 
 __all__ = [
     "ACTION_DELTAS",
@@ -48,11 +57,13 @@ __all__ = [
     "QLearningResult",
     "SatisficingResult",
     "Solution",
+    "SparseMDP",
     "TabularEnv",
     "TrajectoryDistribution",
     "chain",
     "cliff_walk",
     "distribution_matching_check",
+    "from_dense",
     "gridworld",
     "make_chain_env",
     "make_cliff_walk_env",
@@ -65,6 +76,11 @@ __all__ = [
     "soft_bellman_backup",
     "soft_q_learning",
     "soft_value_iteration",
+    "sparse_expected_next",
+    "sparse_gridworld",
+    "sparse_soft_backups",
+    "sparse_soft_bellman_backup",
+    "sparse_soft_value_iteration",
     "start_value",
     "trajectory_distribution",
 ]
