@@ -296,7 +296,7 @@ def _deep(report: Report, seeds: int) -> dict:
             band(ax, steps, values, label, spread="ci", linestyle="--" if label == "dqn" else "-")
         ax.set_xlabel("environment steps per seed")
         ax.set_ylabel("greedy evaluation return (undiscounted)")
-        ax.set_title(f"CartPole-v1: soft-dqn approaches dqn as alpha -> 0 (mean, 95% CI over {seeds} seeds)")
+        ax.set_title(f"CartPole-v1: does soft-dqn approach dqn as alpha -> 0? (mean, 95% CI over {seeds} seeds)")
         ax.legend(loc="lower right")
         fig.tight_layout()
         report.figure(fig, "q_learning_limit_cartpole.png",
