@@ -19,6 +19,7 @@ Deep half (full mode only): soft-dqn with decreasing alpha next to dqn on CartPo
 
 from __future__ import annotations
 
+import shutil
 import traceback
 from pathlib import Path
 
@@ -251,6 +252,32 @@ def _greedy_actions(result, obs: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
+# The CartPole settings that tests/test_discrete_agents.py validates (median >= 450 over 3 seeds at 30k).
+DEEP_AGENT = {"hidden": (128, 128), "lr": 1e-3, "batch_size": 256, "tau": 0.01, "epsilon_end": 0.1,
+              "epsilon_decay_steps": 5_000}
+
+
+def _train_or_reuse(cfg, run_dir: Path, train):
+    """A finished run with the same config is loaded instead of retrained; an interrupted one is resumed."""
+    import json
+
+    from softrl import TrainResult, load_run
+    from softrl.loop import config_to_dict
+
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        saved = json.loads(summary.read_text())
+        if saved["config"] == json.loads(json.dumps(config_to_dict(cfg))):
+            _, agent, states, seeds = load_run(run_dir)
+            means = np.asarray([s["mean_return"] for s in saved["final_eval"]["per_seed"]])
+            return TrainResult(states, means[:, None], run_dir, saved.get("timing", {}), agent, seeds,
+                               np.asarray(states.step))
+        shutil.rmtree(run_dir)  # another budget or setting: its logs must not mix with the new run's
+    if (run_dir / "checkpoint.pkl").exists() and not summary.exists():
+        return train(cfg, resume=run_dir)
+    return train(cfg)
+
+
 def _deep(report: Report, seeds: int) -> dict:
     """soft-dqn at decreasing alpha and dqn on CartPole-v1 (full mode only)."""
     from softrl import AgentConfig, TrainConfig, train
@@ -263,12 +290,13 @@ def _deep(report: Report, seeds: int) -> dict:
     runs = {}
     for label, algo, alpha in configs:
         run_dir = report.out / "runs" / label.replace(", ", "-").replace(" ", "")
-        result = train(TrainConfig(
+        cfg = TrainConfig(
             algo=algo, env=budget["env"], seed=0, seeds=seeds, total_steps=budget["total_steps"],
             learning_starts=budget["learning_starts"], eval_every=budget["eval_every"],
-            eval_episodes=budget["eval_episodes"], checkpoint_every=0, buffer_size=budget["total_steps"],
-            run_dir=str(run_dir), progress=False, agent=AgentConfig(alpha=alpha),
-        ))
+            eval_episodes=budget["eval_episodes"], checkpoint_every=5_000, buffer_size=budget["total_steps"],
+            run_dir=str(run_dir), progress=True, agent=AgentConfig(alpha=alpha, **DEEP_AGENT),
+        )
+        result = _train_or_reuse(cfg, run_dir, train)
         runs[label] = {"algo": algo, "alpha": float(alpha), "run_dir": run_dir,
                        "final_eval": mean_ci(result.eval_returns.mean(axis=1)),
                        "final_eval_per_seed": result.eval_returns.mean(axis=1), "eval_curve": curves(run_dir, "eval"),
@@ -281,8 +309,9 @@ def _deep(report: Report, seeds: int) -> dict:
         rows.append([label, fmt_ci(r["final_eval"], 4), "-" if label == "dqn" else fmt_ci(r["agreement_with_dqn"], 3)])
     report.heading("Deep half: soft-dqn -> dqn on CartPole-v1")
     report.para(
-        f"`softrl.train` with {seeds} seeds x {budget['total_steps']} env steps per configuration (defaults "
-        "otherwise: 2x256 networks, Adam 3e-4, batch 256); final evaluation over "
+        f"`softrl.train` with {seeds} seeds x {budget['total_steps']} env steps per configuration, the CartPole "
+        "settings that the CI learning tests validate for both agents (128x128 networks, Adam 1e-3, batch 256, "
+        "Polyak tau 0.01; dqn: epsilon 1 -> 0.1 over 5k updates); final evaluation over "
         f"{budget['eval_episodes']} greedy episodes per seed. `agreement` is the fraction of 512 fixed CartPole states "
         "on which the greedy action equals dqn's (same seed). Seed-to-seed agreement of dqn with itself: "
         + (fmt_ci(mean_ci(floor), 3) if floor else "n/a (one seed)") + "."
