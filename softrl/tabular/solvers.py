@@ -22,6 +22,7 @@ Finite horizon (`mdp.horizon = H`): arrays gain a leading time axis,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import NamedTuple
 
@@ -119,13 +120,28 @@ def soft_value_iteration(
     if mdp.horizon is not None:
         return _soft_backward_induction(mdp, alpha)
 
+    q, iterations, residual = iterate_backup(
+        lambda q: soft_bellman_backup(mdp, q, alpha), jnp.zeros_like(mdp.R), mdp.gamma, tol, max_iters
+    )
+    v = live * soft_value(q, alpha)  # [S]
+    return Solution(q, v, _policy(q, alpha), iterations, residual)
+
+
+def iterate_backup(
+    backup: Callable[[Array], Array], q0: Array, gamma: Array | float, tol: Array | float, max_iters: int
+) -> tuple[Array, Array, Array]:
+    """Iterates the gamma-contraction `backup` from `q0`; returns `(q, iterations, residual)`.
+
+    Stops when `max |Q_k - Q_{k-1}| <= max(tol, _EPS_FLOOR eps) max(1, max |Q_k|)`, at `max_iters`, or
+    once the residual stalls at rounding noise. Shared by the dense and the sparse solvers.
+    """
+    dtype = q0.dtype
     eps = jnp.finfo(dtype).eps
     tol_eff = jnp.maximum(jnp.asarray(tol, dtype), _EPS_FLOOR * eps)
-
     # In exact arithmetic the residual shrinks by gamma every step (contraction). Near
     # eps * scale, rounding noise takes over: stop once no new smallest residual has
     # appeared for `patience` steps, about the time the contraction needs to beat 1 ulp.
-    patience = 8 + jnp.ceil(2.0 / (1.0 - jnp.minimum(mdp.gamma, 0.999))).astype(jnp.int32)
+    patience = 8 + jnp.ceil(2.0 / (1.0 - jnp.minimum(gamma, 0.999))).astype(jnp.int32)
 
     def cond(carry):
         q, it, res, best, since_best = carry
@@ -135,17 +151,15 @@ def soft_value_iteration(
 
     def body(carry):
         q, it, _, best, since_best = carry
-        q_new = soft_bellman_backup(mdp, q, alpha)  # [S, A]
+        q_new = backup(q)  # [S, A]
         res = jnp.max(jnp.abs(q_new - q))
         improved = res < best
         return q_new, it + 1, res, jnp.minimum(res, best), jnp.where(improved, 0, since_best + 1)
 
-    q0 = jnp.zeros_like(mdp.R)
     inf = jnp.asarray(jnp.inf, dtype)
     zero = jnp.asarray(0, jnp.int32)
     q, iterations, residual, _, _ = jax.lax.while_loop(cond, body, (q0, zero, inf, inf, zero))
-    v = live * soft_value(q, alpha)  # [S]
-    return Solution(q, v, _policy(q, alpha), iterations, residual)
+    return q, iterations, residual
 
 
 def _soft_backward_induction(mdp: FiniteMDP, alpha: Array) -> Solution:

@@ -34,7 +34,7 @@ import numpy as np
 from softrl.backups import soft_policy, soft_value
 from softrl.tabular.gridworld import ACTION_DELTAS
 from softrl.tabular.mdp import FiniteMDP
-from softrl.tabular.solvers import _EPS_FLOOR, _NOISE, Solution
+from softrl.tabular.solvers import Solution, iterate_backup
 
 Array = jax.Array
 
@@ -288,24 +288,8 @@ def sparse_soft_value_iteration(
     """
     dtype = mdp.R.dtype
     alpha = jnp.asarray(alpha, dtype)
-    eps = jnp.finfo(dtype).eps
-    tol_eff = jnp.maximum(jnp.asarray(tol, dtype), _EPS_FLOOR * eps)
-    patience = 8 + jnp.ceil(2.0 / (1.0 - jnp.minimum(mdp.gamma, 0.999))).astype(jnp.int32)
-
-    def cond(carry):
-        q, it, res, best, since_best = carry
-        scale = jnp.maximum(1.0, jnp.max(jnp.abs(q)))
-        stalled = (since_best >= patience) & (best <= _NOISE * eps * scale)
-        return (res > tol_eff * scale) & (it < max_iters) & ~stalled
-
-    def body(carry):
-        q, it, _, best, since_best = carry
-        q_new = sparse_soft_bellman_backup(mdp, q, alpha)  # [S, A]
-        res = jnp.max(jnp.abs(q_new - q))
-        return q_new, it + 1, res, jnp.minimum(res, best), jnp.where(res < best, 0, since_best + 1)
-
-    inf = jnp.asarray(jnp.inf, dtype)
-    zero = jnp.asarray(0, jnp.int32)
-    q, iterations, residual, _, _ = jax.lax.while_loop(cond, body, (jnp.zeros_like(mdp.R), zero, inf, inf, zero))
+    q, iterations, residual = iterate_backup(
+        lambda q: sparse_soft_bellman_backup(mdp, q, alpha), jnp.zeros_like(mdp.R), mdp.gamma, tol, max_iters
+    )
     v = jnp.where(mdp.terminal, 0.0, soft_value(q, alpha)).astype(dtype)  # [S]
     return Solution(q, v, soft_policy(q, alpha), iterations, residual)
