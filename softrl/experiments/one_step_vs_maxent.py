@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl.backups import entropy, soft_policy
-from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, plot_style, pyplot
+from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, plot_style, pyplot, train_or_resume
 from softrl.tabular import gridworld, policy_evaluation, soft_value_iteration, start_value
 
 NAME = "one-step-vs-maxent"
@@ -395,31 +395,6 @@ def _train_config(cfg: DeepConfig, budget: dict, n_seeds: int, run_dir: Path, pr
     )
 
 
-def train_or_resume(tc) -> tuple[object, object, list[int], str]:
-    """(agent, states, seeds, how): reuses a finished run in `tc.run_dir`, resumes a partial one, or trains.
-
-    A run is finished when `softrl.train` wrote summary.json; a checkpoint without it is a partial run.
-    """
-    from softrl import load_run, train
-    from softrl.loop import config_to_dict
-
-    run_dir = Path(tc.run_dir)
-    summary = run_dir / "summary.json"
-    if summary.exists():
-        saved = json.loads(summary.read_text())["config"]
-        mine = json.loads(json.dumps(config_to_dict(tc)))
-        keys = ("algo", "env", "seed", "seeds", "total_steps", "learning_starts", "agent")
-        if all(saved.get(k) == mine.get(k) for k in keys):
-            _, agent, states, seeds = load_run(run_dir)
-            return agent, states, seeds, "reused"
-        raise ValueError(f"{run_dir} holds a finished run with a different configuration; remove it or use --out")
-    if (run_dir / "checkpoint.pkl").exists():
-        res = train(tc, resume=run_dir)
-        return res.agent, res.states, res.seeds, "resumed"
-    res = train(tc)
-    return res.agent, res.states, res.seeds, "trained"
-
-
 def make_sampler(agent, algo: str, hidden: tuple[int, ...]):
     """`sample(states, obs [N, B, 2], key, deterministic) -> (action [N, B, 2], logp [N, B])` for all seeds.
 
@@ -535,7 +510,8 @@ def _deep(report: Report, quick: bool, seeds: int) -> dict:
         print(f"[{NAME}] {k + 1}/{len(configs)}: {cfg.label}, {n_seeds} seed(s) x {budget['total_steps']} steps "
               f"-> {run_dir}", flush=True)
         t0 = time.perf_counter()
-        agent, states, seed_list, how = train_or_resume(tc)
+        res, how = train_or_resume(tc)
+        agent, states = res.agent, res.states
         t_train = time.perf_counter() - t0
         # What the training itself cost when it ran (a reused run's summary keeps it), for the budget line.
         trained_wall = json.loads((run_dir / "summary.json").read_text())["timing"]["wall_s"]

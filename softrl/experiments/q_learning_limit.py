@@ -19,7 +19,6 @@ Deep half (full mode only): soft-dqn with decreasing alpha next to dqn on CartPo
 
 from __future__ import annotations
 
-import shutil
 import traceback
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl.experiments import figure1
-from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, plot_style, pyplot
+from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, plot_style, pyplot, train_or_resume
 from softrl.tabular import gridworld, random_mdp, soft_value_iteration
 
 NAME = "q-learning-limit"
@@ -257,30 +256,9 @@ DEEP_AGENT = {"hidden": (128, 128), "lr": 1e-3, "batch_size": 256, "tau": 0.01, 
               "epsilon_decay_steps": 5_000}
 
 
-def _train_or_reuse(cfg, run_dir: Path, train):
-    """A finished run with the same config is loaded instead of retrained; an interrupted one is resumed."""
-    import json
-
-    from softrl import TrainResult, load_run
-    from softrl.loop import config_to_dict
-
-    summary = run_dir / "summary.json"
-    if summary.exists():
-        saved = json.loads(summary.read_text())
-        if saved["config"] == json.loads(json.dumps(config_to_dict(cfg))):
-            _, agent, states, seeds = load_run(run_dir)
-            means = np.asarray([s["mean_return"] for s in saved["final_eval"]["per_seed"]])
-            return TrainResult(states, means[:, None], run_dir, saved.get("timing", {}), agent, seeds,
-                               np.asarray(states.step))
-        shutil.rmtree(run_dir)  # another budget or setting: its logs must not mix with the new run's
-    if (run_dir / "checkpoint.pkl").exists() and not summary.exists():
-        return train(cfg, resume=run_dir)
-    return train(cfg)
-
-
 def _deep(report: Report, seeds: int) -> dict:
     """soft-dqn at decreasing alpha and dqn on CartPole-v1 (full mode only)."""
-    from softrl import AgentConfig, TrainConfig, train
+    from softrl import AgentConfig, TrainConfig
     from softrl.plot import curves
 
     budget = {"env": "CartPole-v1", "total_steps": 30_000, "learning_starts": 1_000, "eval_every": 3_000,
@@ -296,7 +274,7 @@ def _deep(report: Report, seeds: int) -> dict:
             eval_episodes=budget["eval_episodes"], checkpoint_every=5_000, buffer_size=budget["total_steps"],
             run_dir=str(run_dir), progress=True, agent=AgentConfig(alpha=alpha, **DEEP_AGENT),
         )
-        result = _train_or_reuse(cfg, run_dir, train)
+        result, _ = train_or_resume(cfg, on_mismatch="retrain")
         runs[label] = {"algo": algo, "alpha": float(alpha), "run_dir": run_dir,
                        "final_eval": mean_ci(result.eval_returns.mean(axis=1)),
                        "final_eval_per_seed": result.eval_returns.mean(axis=1), "eval_curve": curves(run_dir, "eval"),

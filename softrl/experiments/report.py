@@ -272,3 +272,39 @@ def band(ax, x, values: np.ndarray, label: str, color=None, log: bool = False, s
             lo, hi = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
     return line
+
+
+# The TrainConfig fields that decide what a run trains (logging and evaluation cadence do not).
+_TRAINING_KEYS = ("algo", "env", "seed", "seeds", "total_steps", "learning_starts", "train_freq", "gradient_steps",
+                  "buffer_size", "agent")
+
+
+def train_or_resume(cfg, on_mismatch: str = "error"):
+    """`(TrainResult, how)` for `cfg.run_dir`: reuses a finished run, resumes a partial one, or trains.
+
+    A run is finished when `softrl.train` wrote summary.json; a checkpoint without it is a partial run.
+    A reused run's `eval_returns` are the per-seed means from summary.json, shape [N, 1]. A finished run
+    with another configuration raises (`on_mismatch="error"`) or is deleted and retrained ("retrain").
+    """
+    import shutil
+
+    from softrl import TrainResult, load_run, train
+    from softrl.loop import config_to_dict
+
+    run_dir = Path(cfg.run_dir)
+    summary = run_dir / "summary.json"
+    if summary.exists():
+        saved = json.loads(summary.read_text())
+        mine = json.loads(json.dumps(config_to_dict(cfg)))
+        if all(saved["config"].get(k) == mine.get(k) for k in _TRAINING_KEYS):
+            _, agent, states, seeds = load_run(run_dir)
+            means = np.asarray([s["mean_return"] for s in saved["final_eval"]["per_seed"]])  # [N]
+            result = TrainResult(states, means[:, None], run_dir, saved.get("timing", {}), agent, seeds,
+                                 np.asarray(states.step))
+            return result, "reused"
+        if on_mismatch != "retrain":
+            raise ValueError(f"{run_dir} holds a finished run with a different configuration; remove it or use --out")
+        shutil.rmtree(run_dir)  # its logs must not mix with the new run's
+    if (run_dir / "checkpoint.pkl").exists():
+        return train(cfg, resume=run_dir), "resumed"
+    return train(cfg), "trained"
