@@ -229,10 +229,12 @@ _SOFTRL_SNIPPET = """
 import dataclasses, json, sys
 from softrl.loop import TrainConfig, train
 
-env_id, total_steps, learning_starts, seeds, run_dir, tag = (
-    sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6])
+env_id, total_steps, learning_starts, seeds, run_dir, tag, cpu_devices = (
+    sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], int(sys.argv[7]))
 kwargs = dict(algo="sac", env=env_id, seeds=seeds, total_steps=total_steps,
               learning_starts=learning_starts, eval_every=0, progress=False, run_dir=run_dir)
+if cpu_devices > 1:
+    kwargs["cpu_devices"] = cpu_devices
 # Untimed extras that only shorten the wall time (final evaluation, checkpoints), if the config has them.
 names = {f.name for f in dataclasses.fields(TrainConfig)} if dataclasses.is_dataclass(TrainConfig) else set()
 kwargs.update({k: v for k, v in dict(eval_episodes=1, checkpoint_every=0).items() if k in names})
@@ -255,6 +257,7 @@ record = {
     "library": "softrl", "version": ver, "env": env_id, "steps_timed": steps_timed,
     "seconds": seconds, "steps_per_s": rate, "per_seed_steps_per_s": per_seed,
     "learning_starts": learning_starts, "seeds": seeds, "backend": "jax " + jax.__version__,
+    "cpu_devices": len(jax.devices()),
 }
 print(tag + json.dumps(record), flush=True)
 """
@@ -281,6 +284,7 @@ def run_softrl(
     timeout: float | None = None,
     threads: int | None = None,
     verbose: bool = False,
+    cpu_devices: int = 1,
 ) -> dict[str, Any]:
     """softrl SAC through ``softrl.loop.train`` in a ``python -c`` subprocess.
 
@@ -300,6 +304,7 @@ def run_softrl(
             str(seeds),
             run_dir,
             RESULT_TAG,
+            str(cpu_devices),
         ]
         env = _child_env(pythonpath=REPO_ROOT, threads=threads)
         return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
@@ -317,6 +322,7 @@ def run_peer(
     timeout: float | None = None,
     threads: int | None = None,
     verbose: bool = False,
+    softrl_cpu_devices: int = 1,
 ) -> dict[str, Any]:
     """Run one peer in its own subprocess and return its JSON record."""
     if peer == "softrl":
@@ -329,6 +335,7 @@ def run_peer(
             timeout=timeout,
             threads=threads,
             verbose=verbose,
+            cpu_devices=softrl_cpu_devices,
         )
     else:
         runners = {"sb3": run_sb3, "sbx": run_sbx, "cleanrl": run_cleanrl}

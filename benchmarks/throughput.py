@@ -4,7 +4,8 @@ Same workload for everyone: batch 256, 2x256 actor and critics, 1 update per env
 1e6 replay, one env per agent, CPU, float32, timed from `learning_starts` on (after the
 first update, so compilation is left out for the JAX libraries). Peers alternate within
 each repeat, so drifting machine load hits them alike; we report medians and ratios.
-softrl is also run with `--seeds 8` (8 agents in one process): aggregate and per-seed rates.
+softrl is also run with `--seeds 8` (8 agents in one process): aggregate and per-seed rates, both on one
+XLA device and with the seeds split over `--multi-seeds-cpu-devices` single-threaded CPU devices.
 
     python benchmarks/throughput.py --envs Pendulum-v1 HalfCheetah-v5 --steps 3000 --repeats 3 \
         --peer-python /work/benchvenv/bin/python --out benchmarks/results/throughput.json
@@ -55,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--peers", nargs="+", default=["softrl", "sb3", "sbx", "cleanrl"])
     p.add_argument("--multi-seeds", type=int, default=8, help="also run softrl with this many seeds (0: skip)")
+    p.add_argument("--multi-seeds-cpu-devices", type=int, default=2,
+                   help="also run the multi-seed softrl with its seeds split over this many CPU devices (<= 1: skip)")
     p.add_argument("--peer-python", default=sys.executable, help="interpreter with torch/SB3/SBX (peers' venv)")
     p.add_argument("--softrl-python", default=None, help="interpreter with softrl (default: $SOFTRL_PYTHON or this)")
     p.add_argument("--threads", type=int, default=None, help="cap BLAS/XLA threads (default: library defaults)")
@@ -64,14 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for env_id in args.envs:
         for rep in range(args.repeats):
-            runs = [(peer, 1) for peer in args.peers]
+            runs = [(peer, 1, 1) for peer in args.peers]
             if args.multi_seeds:
-                runs.append(("softrl", args.multi_seeds))
-            for peer, seeds in runs:
+                runs.append(("softrl", args.multi_seeds, 1))
+                if args.multi_seeds_cpu_devices > 1:
+                    runs.append(("softrl", args.multi_seeds, args.multi_seeds_cpu_devices))
+            for peer, seeds, devices in runs:
                 t0 = time.time()
                 if peer == "softrl":
                     rec = peers.run_peer("softrl", env_id, args.steps, args.learning_starts, softrl_seeds=seeds,
-                                         softrl_py=args.softrl_python, threads=args.threads)
+                                         softrl_py=args.softrl_python, threads=args.threads,
+                                         softrl_cpu_devices=devices)
                 else:
                     cmd = [args.peer_python, str(HERE / "peers.py"), "--peer", peer, "--env", env_id,
                            "--steps", str(args.steps), "--learning-starts", str(args.learning_starts)]
@@ -79,37 +85,41 @@ def main(argv: list[str] | None = None) -> int:
                         cmd += ["--threads", str(args.threads)]
                     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
                     rec = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
-                rec.update(seeds=seeds, repeat=rep, wall_s=time.time() - t0)
+                rec.update(seeds=seeds, repeat=rep, wall_s=time.time() - t0, cpu_devices=rec.get("cpu_devices", 1))
                 records.append(rec)
-                print(f"{env_id:16s} rep {rep} {peer:8s} x{seeds}: {_rate(rec):8.1f} env-steps/s", file=sys.stderr)
+                print(f"{env_id:16s} rep {rep} {peer:8s} x{seeds} on {devices} device(s): "
+                      f"{_rate(rec):8.1f} env-steps/s", file=sys.stderr)
 
     rows = []
     for env_id in args.envs:
-        def med(lib, seeds=1, _env=env_id):
+        def med(lib, seeds=1, devices=1, _env=env_id):
             rates = [_rate(r) for r in records if r["env"] == _env and r["library"] == LIBRARY[lib]
-                     and r["seeds"] == seeds]
+                     and r["seeds"] == seeds and r.get("cpu_devices", 1) == devices]
             return statistics.median(rates) if rates else None
 
         base = med("softrl")
         for lib in args.peers:
             m = med(lib)
-            rows.append((env_id, lib, 1, m, base / m if (m and base) else None))
+            rows.append((env_id, lib, 1, 1, m, base / m if (m and base) else None))
         if args.multi_seeds:
-            m = med("softrl", args.multi_seeds)
-            rows.append((env_id, "softrl", args.multi_seeds, m, m / base if (m and base) else None))
+            for devices in sorted({1, max(args.multi_seeds_cpu_devices, 1)}):
+                m = med("softrl", args.multi_seeds, devices)
+                rows.append((env_id, "softrl", args.multi_seeds, devices, m, m / base if (m and base) else None))
 
-    print(f"\n{'env':16s} {'library':8s} {'seeds':>5s} {'env-steps/s (median)':>21s} {'softrl / this':>14s}")
-    for env_id, lib, seeds, m, ratio in rows:
+    print(f"\n{'env':16s} {'library':8s} {'seeds':>5s} {'devices':>7s} {'env-steps/s (median)':>21s} "
+          f"{'softrl / this':>14s}")
+    for env_id, lib, seeds, devices, m, ratio in rows:
         ratio_txt = "" if ratio is None else (f"{ratio:.2f}x" if seeds == 1 else f"agg {ratio:.2f}x of 1 seed")
-        print(f"{env_id:16s} {lib:8s} {seeds:5d} {m or float('nan'):21.1f} {ratio_txt:>14s}")
+        print(f"{env_id:16s} {lib:8s} {seeds:5d} {devices:7d} {m or float('nan'):21.1f} {ratio_txt:>14s}")
     versions = {r["library"]: r.get("version") for r in records}
     print("versions:", json.dumps(versions))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"machine": machine(), "args": vars(args) | {"out": str(args.out)},
                                         "versions": versions, "records": records,
-                                        "summary": [dict(zip(("env", "library", "seeds", "median_steps_per_s",
-                                                              "ratio"), row)) for row in rows]}, indent=2))
+                                        "summary": [dict(zip(("env", "library", "seeds", "cpu_devices",
+                                                              "median_steps_per_s", "ratio"), row)) for row in rows]},
+                                       indent=2))
     return 0
 
 

@@ -28,6 +28,7 @@ from softrl import checkpoint, replay
 from softrl.agents import Agent, make_agent
 from softrl.collect import SeedEnvs
 from softrl.config import ALGOS, AgentConfig, Algo
+from softrl.devices import seed_sharding, use_cpu_devices
 from softrl.log import RunLogger
 from softrl.types import Transition
 
@@ -70,18 +71,25 @@ class TrainConfig:
     """Also write TensorBoard event files (needs tensorboardX)."""
     progress: bool = True
     """Show a progress bar."""
+    cpu_devices: int = 1
+    """Split the CPU into this many single-threaded JAX devices and the seeds across them, so that seed groups
+    train in parallel (--seeds must be a multiple). Applies only before JAX starts in the process (the CLI,
+    or the first call of a script); 1: one device whose products use all cores."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
 
     def validate(self) -> None:
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGOS)}")
-        for name in ("seeds", "total_steps", "train_freq", "gradient_steps", "buffer_size", "eval_episodes"):
+        for name in ("seeds", "total_steps", "train_freq", "gradient_steps", "buffer_size", "eval_episodes",
+                     "cpu_devices"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("learning_starts", "eval_every", "log_every", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seeds % self.cpu_devices:
+            raise ValueError(f"seeds ({self.seeds}) must be a multiple of cpu_devices ({self.cpu_devices})")
         self.agent.validate()
 
 
@@ -268,6 +276,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
     config, logs and checkpoints to the run directory.
     """
     cfg.validate()
+    # First, before any JAX computation: the devices can only be chosen while the backend is not started.
+    sharding = seed_sharding(cfg.seeds, min(use_cpu_devices(cfg.cpu_devices), cfg.cpu_devices))
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     envs = SeedEnvs(cfg.env, seeds)
     agent = make_agent(cfg.algo, cfg.agent, envs.spec)
@@ -327,6 +337,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
             action = np.asarray(jax.vmap(partial(_random_action, agent))(init_key[:, 1]))
         else:
             action = np.asarray(_act_batch(agent, carry.agent, jnp.asarray(obs), init_key[:, 1], False))
+    if sharding is not None:  # seed groups on separate devices; the compiled step follows the inputs' sharding
+        carry = carry._replace(agent=jax.device_put(carry.agent, sharding),
+                               buffer=jax.device_put(carry.buffer, sharding), key=jax.device_put(carry.key, sharding))
 
     progress = _Progress(cfg, start) if cfg.progress else None
     recent: list[float] = []

@@ -175,7 +175,7 @@ def test_quick_run_end_to_end(quick_run):
             assert 0 <= st["distinct"] <= 4
             assert sum(st["fractions"]) + st["none"] == pytest.approx(1.0)
         assert (Path(m["run_dir"]) / "summary.json").exists()
-    assert set(results["results"]["run_status"].values()) == {"fresh"}
+    assert set(results["results"]["run_status"].values()) == {"trained"}
     report = (quick_run / "report.md").read_text()
     assert "says nothing about the claim" in report
 
@@ -193,7 +193,7 @@ def test_second_run_reuses_saved_runs(quick_run, monkeypatch):
     rc = run_experiment(ExperimentCommand(name="exploration", quick=True, seeds=2, out=str(quick_run)))
     assert rc == 0
     results = check_outputs(quick_run)
-    assert set(results["results"]["run_status"].values()) == {"done"}
+    assert set(results["results"]["run_status"].values()) == {"reused"}
     assert {p: p.stat().st_mtime_ns for p in ckpts} == mtimes
     # Same trained policies and the same rollout keys: identical statistics.
     after = results["results"]["methods"]
@@ -201,23 +201,24 @@ def test_second_run_reuses_saved_runs(quick_run, monkeypatch):
         assert after[lab]["per_seed"] == before[lab]["per_seed"]
 
 
-def test_run_status_and_resume(tmp_path, monkeypatch):
-    """Status of run dirs by hand, then a real tiny interrupted run (checkpoint, no summary) is resumed."""
-    method = expl.METHODS[0]
+def test_train_or_resume_resumes_reuses_and_replaces(tmp_path, monkeypatch):
+    """The experiments' shared `train_or_resume` on real tiny runs: an interrupted run (checkpoint, no summary)
+    is resumed, a finished one reused, and a run of another configuration refused or replaced."""
+    import dataclasses
+
+    from softrl.experiments.report import train_or_resume
+
     budget = expl.Budget(total_steps=120, learning_starts=40, hidden=(8,), batch_size=8, eval_every=0,
                          eval_episodes=1, log_every=40, checkpoint_every=60, rollouts=4)
     run_dir = tmp_path / "ddpg"
-    cfg = expl.train_config(method, budget, 1, run_dir, progress=False)
-    assert expl.run_status(run_dir, cfg) == "fresh"
+    cfg = expl.train_config(expl.METHODS[0], budget, 1, run_dir, progress=False)
     # Train 60 steps of the same configuration, as if interrupted there: a checkpoint and no summary.
-    import dataclasses
-
     softrl.train(dataclasses.replace(cfg, total_steps=60))
     (run_dir / "summary.json").unlink()
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg)))
-    assert expl.run_status(run_dir, cfg) == "partial"
     other = expl.train_config(expl.METHODS[1], budget, 1, run_dir, progress=False)
-    assert expl.run_status(run_dir, other) == "fresh"  # another algorithm's run is not reused
+    with pytest.raises(ValueError, match="algo"):  # another algorithm's run is never resumed
+        train_or_resume(other)
     calls = []
     real_train = softrl.train
 
@@ -226,9 +227,21 @@ def test_run_status_and_resume(tmp_path, monkeypatch):
         return real_train(c, **kwargs)
 
     monkeypatch.setattr(softrl, "train", spy)
-    agent, states, seeds, status = expl.train_or_load(cfg, log=lambda *_: None)
-    assert status == "partial" and calls == [run_dir]
-    assert int(np.asarray(states.step)[0]) == budget.total_steps - budget.learning_starts + 1
-    assert expl.run_status(run_dir, cfg) == "done"
-    _, _, _, status = expl.train_or_load(cfg, log=lambda *_: None)
-    assert status == "done" and len(calls) == 1
+    result, how = train_or_resume(cfg, log=lambda *_: None)
+    assert how == "resumed" and calls == [run_dir]
+    assert int(np.asarray(result.states.step)[0]) == budget.total_steps - budget.learning_starts + 1
+    again, how = train_or_resume(cfg, log=lambda *_: None)
+    assert how == "reused" and len(calls) == 1
+    assert jax_tree_equal(result.states, again.states)
+    np.testing.assert_allclose(again.eval_returns[:, 0], result.eval_returns.mean(axis=1), rtol=1e-6)
+    # "retrain": the finished run of another configuration is deleted and trained from scratch.
+    _, how = train_or_resume(other, on_mismatch="retrain", log=lambda *_: None)
+    assert how == "trained" and calls[-1] is None
+    assert json.loads((run_dir / "config.json").read_text())["algo"] == other.algo
+
+
+def jax_tree_equal(a, b) -> bool:
+    import jax
+
+    return all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+

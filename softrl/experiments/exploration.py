@@ -14,9 +14,9 @@ start states still random) and as many stochastic ones all started at exactly (0
 the action noise can send them to different goals), and count the goals reached: a goal counts if at
 least `MIN_FRACTION` of the rollouts end in it. Reported with 95% Student-t intervals across seeds.
 
-Resumable: every method trains into OUT/runs/<slug>/; a completed run with the same configuration is
-loaded (`softrl.load_run`) instead of retrained, an interrupted one continues with
-`softrl.train(cfg, resume=run_dir)`.
+Resumable: every method trains into OUT/runs/<slug>/ through `report.train_or_resume`: a completed run
+with the same configuration is loaded instead of retrained, an interrupted one continues with
+`softrl.train(cfg, resume=run_dir)`, and one of another configuration is replaced.
 """
 
 from __future__ import annotations
@@ -24,9 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import shutil
 from pathlib import Path
-from typing import Any, Literal
 
 import gymnasium as gym
 import jax
@@ -35,7 +33,7 @@ import numpy as np
 
 import softrl
 from softrl.envs.multigoal import MAX_EPISODE_STEPS, MultiGoalParams, Rollouts, rollouts, step_batch
-from softrl.experiments.report import Report, band, fmt, fmt_ci, mean_ci, plot_style, pyplot
+from softrl.experiments.report import Report, band, fmt, fmt_ci, mean_ci, plot_style, pyplot, train_or_resume
 
 NAME = "exploration"
 SUMMARY = "MaxEnt reaches several goals (Sec. 5.1)"
@@ -94,50 +92,6 @@ def train_config(method: Method, budget: Budget, seeds: int, run_dir: Path, prog
         run_dir=str(run_dir), progress=progress,
         agent=softrl.AgentConfig(alpha=method.alpha, hidden=budget.hidden, batch_size=budget.batch_size),
     )
-
-
-# Fields that do not change what is trained: a run is reused whatever they were.
-_COSMETIC = ("run_dir", "progress", "tensorboard")
-
-
-def _comparable(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k not in _COSMETIC}
-
-
-def run_status(run_dir: Path, cfg: softrl.TrainConfig) -> Literal["done", "partial", "fresh"]:
-    """'done': run_dir holds a completed run of `cfg` (summary.json and a checkpoint); 'partial': an interrupted
-    run of `cfg` with a checkpoint to resume from; 'fresh': nothing usable (absent, or another configuration)."""
-    want = _comparable(json.loads(json.dumps(dataclasses.asdict(cfg))))  # tuples -> lists, as stored
-    if not (run_dir / "checkpoint.pkl").exists():
-        return "fresh"
-    summary = run_dir / "summary.json"
-    if summary.exists() and _comparable(json.loads(summary.read_text()).get("config", {})) == want:
-        return "done"
-    config = run_dir / "config.json"
-    if not summary.exists() and config.exists() and _comparable(json.loads(config.read_text())) == want:
-        return "partial"
-    return "fresh"
-
-
-def train_or_load(cfg: softrl.TrainConfig, log=print) -> tuple[Any, Any, list[int], str]:
-    """(agent, states [N, ...], seeds, status): loads a completed run, resumes a partial one, or trains."""
-    run_dir = Path(cfg.run_dir)
-    status = run_status(run_dir, cfg)
-    if status == "done":
-        log(f"[{NAME}] reusing the completed run in {run_dir}")
-        _, agent, states, seeds = softrl.load_run(run_dir)
-        return agent, states, seeds, status
-    if status == "partial":
-        log(f"[{NAME}] resuming {cfg.algo} from the checkpoint in {run_dir}")
-        result = softrl.train(cfg, resume=run_dir)
-    else:
-        if run_dir.exists():  # logs of another configuration would be appended to: start clean
-            log(f"[{NAME}] {run_dir} holds another configuration; retraining from scratch")
-            shutil.rmtree(run_dir)
-        alpha = f" (alpha {cfg.agent.alpha})" if cfg.algo == "sac" else ""
-        log(f"[{NAME}] training {cfg.algo}{alpha}, {cfg.seeds} seed(s) x {cfg.total_steps} steps -> {run_dir}")
-        result = softrl.train(cfg)
-    return result.agent, result.states, result.seeds, status
 
 
 # ----- rollouts and goal statistics ------------------------------------------------------------------------
@@ -532,16 +486,19 @@ def run(out: Path, quick: bool = False, seeds: int = 3) -> Report:
     for method in methods:
         run_dir = report.out / "runs" / method.slug
         cfg = train_config(method, budget, n_seeds, run_dir, progress=not quick)
-        agent, states, seed_list, statuses[method.label] = train_or_load(cfg)
+        if not quick:
+            print(f"[{NAME}] {method.label}: {cfg.seeds} seed(s) x {cfg.total_steps} steps -> {run_dir}", flush=True)
+        result, statuses[method.label] = train_or_resume(cfg, on_mismatch="retrain")
+        agent, states, seed_list = result.agent, result.states, result.seeds
         evals[method.label] = _evaluate_method(agent, states, seed_list, budget)
         run_dirs[method.label] = run_dir
 
     train_s = {lab: json.loads((d / "summary.json").read_text())["timing"]["wall_s"] for lab, d in run_dirs.items()}
     report.para(
         "Training runs (OUT/runs/<method>/): "
-        + "; ".join(f"{lab}: {statuses[lab] if statuses[lab] != 'fresh' else 'trained'} "
+        + "; ".join(f"{lab}: {statuses[lab]} "
                     f"({train_s[lab]:.0f} s of training in its last session)" for lab in run_dirs)
-        + ". `done` runs were loaded, not retrained, so the wall time in the Run line can be far shorter than "
+        + ". `reused` runs were loaded, not retrained, so the wall time in the Run line can be far shorter than "
           "the training."
     )
     report.heading("Goals reached")

@@ -279,32 +279,43 @@ _TRAINING_KEYS = ("algo", "env", "seed", "seeds", "total_steps", "learning_start
                   "buffer_size", "agent")
 
 
-def train_or_resume(cfg, on_mismatch: str = "error"):
-    """`(TrainResult, how)` for `cfg.run_dir`: reuses a finished run, resumes a partial one, or trains.
+def train_or_resume(cfg, on_mismatch: str = "error", log=print):
+    """`(TrainResult, how)` for `cfg.run_dir`; `how` is "reused", "resumed" or "trained".
 
-    A run is finished when `softrl.train` wrote summary.json; a checkpoint without it is a partial run.
-    A reused run's `eval_returns` are the per-seed means from summary.json, shape [N, 1]. A finished run
-    with another configuration raises (`on_mismatch="error"`) or is deleted and retrained ("retrain").
+    A run is finished when `softrl.train` wrote summary.json; a checkpoint without it is a partial run,
+    resumed with `softrl.train(cfg, resume=run_dir)`. A reused run's `eval_returns` are the per-seed means
+    from summary.json, shape [N, 1], and its `timing` is the one it was trained with. A folder holding a run
+    of another configuration (config.json differs in a `_TRAINING_KEYS` field) raises
+    (`on_mismatch="error"`) or is deleted and retrained (`"retrain"`); so does a folder with a config but
+    nothing to resume, so that old logs never mix with the new run's.
     """
     import shutil
 
     from softrl import TrainResult, load_run, train
     from softrl.loop import config_to_dict
 
+    if on_mismatch not in ("error", "retrain"):
+        raise ValueError(f"on_mismatch must be 'error' or 'retrain', got {on_mismatch!r}")
     run_dir = Path(cfg.run_dir)
-    summary = run_dir / "summary.json"
+    summary, config = run_dir / "summary.json", run_dir / "config.json"
+    mine = json.loads(json.dumps(config_to_dict(cfg)))  # tuples -> lists, as stored
+    if config.exists():
+        saved = json.loads(config.read_text())
+        diff = [k for k in _TRAINING_KEYS if saved.get(k) != mine.get(k)]
+        if diff and on_mismatch == "error":
+            raise ValueError(f"{run_dir} holds a run with a different configuration ({', '.join(diff)}); "
+                             "remove it or use another --out")
+        if diff or not (run_dir / "checkpoint.pkl").exists():
+            log(f"{run_dir} holds " + (f"another configuration ({', '.join(diff)})" if diff else "no checkpoint")
+                + "; training from scratch")
+            shutil.rmtree(run_dir)
     if summary.exists():
         saved = json.loads(summary.read_text())
-        mine = json.loads(json.dumps(config_to_dict(cfg)))
-        if all(saved["config"].get(k) == mine.get(k) for k in _TRAINING_KEYS):
-            _, agent, states, seeds = load_run(run_dir)
-            means = np.asarray([s["mean_return"] for s in saved["final_eval"]["per_seed"]])  # [N]
-            result = TrainResult(states, means[:, None], run_dir, saved.get("timing", {}), agent, seeds,
-                                 np.asarray(states.step))
-            return result, "reused"
-        if on_mismatch != "retrain":
-            raise ValueError(f"{run_dir} holds a finished run with a different configuration; remove it or use --out")
-        shutil.rmtree(run_dir)  # its logs must not mix with the new run's
+        _, agent, states, seeds = load_run(run_dir)
+        means = np.asarray([s["mean_return"] for s in saved["final_eval"]["per_seed"]])  # [N]
+        result = TrainResult(states, means[:, None], run_dir, saved.get("timing", {}), agent, seeds,
+                             np.asarray(states.step))
+        return result, "reused"
     if (run_dir / "checkpoint.pkl").exists():
         return train(cfg, resume=run_dir), "resumed"
     return train(cfg), "trained"

@@ -15,8 +15,8 @@ return-versus-perturbation curves with bands across seeds and summarise each cur
 area (AUC): returns are mapped to a score, 0 for a uniformly random policy and 1 for the best method's
 nominal return, and averaged over the sweep (trapezoid rule on the level axis, log axis for scales).
 
-Resumable: each (task, method) trains into OUT/runs/<task>/<method>/; a finished run (summary.json) is
-reused, a partial one (checkpoint.pkl) is resumed with `softrl.train(cfg, resume=dir)`, and the
+Resumable: each (task, method) trains into OUT/runs/<task>/<method>/ through `report.train_or_resume`:
+a finished run (summary.json) is reused, a partial one (checkpoint.pkl) resumed, and the
 evaluation sweep is cached next to it (robustness_eval.json). `SOFTRL_ROBUSTNESS_TASKS=point-mass,hopper`
 restricts a run to some tasks (the report then says which were not run).
 """
@@ -36,7 +36,7 @@ import jax
 import numpy as np
 
 from softrl.envs.perturb import KINDS, NOMINAL_LEVEL, is_point_mass, make_perturbed
-from softrl.experiments.report import Report, band, fmt, fmt_ci, mean_ci, plot_style, pyplot
+from softrl.experiments.report import Report, band, fmt, fmt_ci, mean_ci, plot_style, pyplot, train_or_resume
 
 NAME = "robustness"
 SUMMARY = "trained nominal, tested perturbed (Eq. 27)"
@@ -203,35 +203,14 @@ def _train_config(task: Task, method: Method, n_seeds: int, run_dir: Path, progr
     )
 
 
-def _same_config(saved: dict, cfg) -> list[str]:
-    """Fields (other than where and how it is shown) in which a saved run's config differs from `cfg`."""
-    now = json.loads(json.dumps(dataclasses.asdict(cfg)))
-    return [k for k in now if k not in ("run_dir", "progress") and saved.get(k) != now[k]]
-
-
 def train_or_reuse(task: Task, method: Method, n_seeds: int, run_dir: Path, progress: bool):
-    """(agent, states, status, wall_s): reuses a finished run, resumes a partial one, else trains."""
-    import softrl
-
+    """(agent, states, status, wall_s) through `report.train_or_resume`: reuses a finished run, resumes a
+    partial one, else trains; a run of another configuration in `run_dir` is refused, never overwritten."""
     cfg = _train_config(task, method, n_seeds, run_dir, progress)
-    summary = run_dir / "summary.json"
-    if (run_dir / "config.json").exists():
-        diff = _same_config(json.loads((run_dir / "config.json").read_text()), cfg)
-        if diff:
-            raise ValueError(f"{run_dir} holds a run with a different config ({', '.join(diff)}); "
-                             "use another --out or delete that folder")
-    if summary.exists():
-        _, agent, states, _ = softrl.load_run(run_dir)
-        wall = json.loads(summary.read_text()).get("timing", {}).get("wall_s")
-        return agent, states, "reused", wall
     t0 = time.perf_counter()
-    if (run_dir / "checkpoint.pkl").exists():
-        result = softrl.train(cfg, resume=run_dir)
-        status = "resumed"
-    else:
-        result = softrl.train(cfg)
-        status = "trained"
-    return result.agent, result.states, status, time.perf_counter() - t0
+    result, status = train_or_resume(cfg, on_mismatch="error")
+    wall = result.timing.get("wall_s") if status == "reused" else time.perf_counter() - t0
+    return result.agent, result.states, status, wall
 
 
 def _eval_key(task: Task, n_seeds: int) -> dict:
