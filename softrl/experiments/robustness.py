@@ -423,10 +423,15 @@ def _task_section(report: Report, task: Task, res: dict, quick: bool) -> None:
             for col, kind in enumerate(kinds):
                 ax = axes[row, col]
                 levels = np.asarray(task.sweeps[kind])
+                lo, hi = np.inf, -np.inf
                 for c, (label, m) in zip(colors, methods.items()):
                     per_seed = m["returns"][mode][kind].mean(axis=2).T  # [seeds, levels]
+                    lo, hi = min(lo, per_seed.min()), max(hi, per_seed.max())
                     style = {"linestyle": "--"} if m["algo"] != "sac" else {}
                     band(ax, levels, per_seed, label, color=c, spread=spread, marker="o", markersize=3, **style)
+                # A 3-seed t-interval reaches far past the data; clip the view to the per-seed returns.
+                pad = 0.08 * max(hi - lo, 1e-9)
+                ax.set_ylim(min(lo, res["random_return"]["mean"]) - pad, max(hi, res["random_return"]["mean"]) + pad)
                 ax.axhline(res["random_return"]["mean"], color="grey", linestyle=":", linewidth=1)
                 if kind in LOG_KINDS:
                     ax.set_xscale("log")
@@ -439,7 +444,8 @@ def _task_section(report: Report, task: Task, res: dict, quick: bool) -> None:
                 if col == 0:
                     ax.set_ylabel("episode return (undiscounted)")
         axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
-        band_note = "mean and 95% CI band over seeds" if n_seeds > 1 else "1 seed, no band"
+        band_note = ("mean and 95% CI band over seeds (view clipped to the per-seed returns)" if n_seeds > 1
+                     else "1 seed, no band")
         fig.suptitle(f"{task.env_id}, trained nominal, tested perturbed: does MaxEnt (SAC, solid) keep more return "
                      "than DDPG / TD3 / SVG(0) (dashed)?\n"
                      f"{band_note}; grey dotted: uniform random policy; vertical line: nominal level"
@@ -531,11 +537,11 @@ def run(out: Path, quick: bool = False, seeds: int = 3, tasks: tuple[str, ...] |
                          f"{t.total_steps / t.published_steps:.0%} of it)" if t.published_steps
                          else " (our version of their 2-D task; no published budget)")
                       for t in TASKS)
-            + ". Estimated on 2 CPU cores (softrl SAC ~100-150 aggregate env-steps/s with 2x256 networks): point mass "
-              "~20 min (measured: 17 min with the machine shared), each MuJoCo task ~1.5-2 h plus ~5-10 min of "
-              "evaluation, ~4 h in all. Resumable: finished runs "
-              "are reused, partial ones resumed, so it can be spread over sessions (SOFTRL_ROBUSTNESS_TASKS=hopper "
-              "runs one task). This invocation ran: " + ", ".join(t.key for t in chosen)
+            + ". Measured on 2 CPU cores: point mass 17 min; Hopper and HalfCheetah ~65-70 min each, trained side by "
+              "side (two processes, one core each: SOFTRL_ROBUSTNESS_TASKS=hopper and =halfcheetah with "
+              "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false, 7-13 min per method) plus 15-60 s of evaluation per "
+              "method; ~2.5 h of machine time in all. Resumable: finished runs are reused, partial ones resumed, "
+              "so it can be spread over sessions. This invocation ran: " + ", ".join(t.key for t in chosen)
             + (f"; not run: {', '.join(not_run)}." if not_run else ".")
         )
     report = Report(
