@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -483,6 +482,7 @@ def run(out: Path, quick: bool = False, seeds: int = 3) -> Report:
     evals: dict[str, dict] = {}
     run_dirs: dict[str, Path] = {}
     statuses: dict[str, str] = {}
+    train_s: dict[str, float] = {}  # training wall time, as the run's summary.json records it
     for method in methods:
         run_dir = report.out / "runs" / method.slug
         cfg = train_config(method, budget, n_seeds, run_dir, progress=not quick)
@@ -492,8 +492,7 @@ def run(out: Path, quick: bool = False, seeds: int = 3) -> Report:
         agent, states, seed_list = result.agent, result.states, result.seeds
         evals[method.label] = _evaluate_method(agent, states, seed_list, budget)
         run_dirs[method.label] = run_dir
-
-    train_s = {lab: json.loads((d / "summary.json").read_text())["timing"]["wall_s"] for lab, d in run_dirs.items()}
+        train_s[method.label] = result.timing["wall_s"]
     report.para(
         "Training runs (OUT/runs/<method>/): "
         + "; ".join(f"{lab}: {statuses[lab]} "

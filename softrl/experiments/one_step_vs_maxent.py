@@ -28,7 +28,6 @@ deterministic ones.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 import traceback
@@ -514,7 +513,7 @@ def _deep(report: Report, quick: bool, seeds: int) -> dict:
         agent, states = res.agent, res.states
         t_train = time.perf_counter() - t0
         # What the training itself cost when it ran (a reused run's summary keeps it), for the budget line.
-        trained_wall = json.loads((run_dir / "summary.json").read_text())["timing"]["wall_s"]
+        trained_wall = res.timing["wall_s"]
         sample = make_sampler(agent, cfg.algo, budget["hidden"])
         # The rebuilt sampler must reproduce the agent's own actions (deterministic, and stochastic with one key).
         probe = jnp.asarray(np.random.default_rng(0).uniform([0, -1], [2, 0.2], (n_seeds, 64, 2)), jnp.float32)
