@@ -11,6 +11,14 @@ and a learning-curve figure per env. Run directories (checkpoints with the repla
 `--runs-dir`, outside the committed results.
 
     python benchmarks/sample_efficiency.py --seeds 3 --steps 100000 --out benchmarks/results/sample_efficiency
+
+`--peer sbx` (or `sb3`) instead trains that library's SAC with the same settings (2x256, batch 256,
+lr 3e-4, tau 0.005, auto alpha from 1.0 to -dim(A), 1e6 replay, learning starts 5000, one update per
+env step) and the same evaluation protocol (every 10k steps, 10 deterministic episodes on an eval env
+seeded 10**6 + seed), one child process per seed, and draws `ENV_vs_PEER.png` against softrl's runs:
+a like-for-like check on this machine, where the published reference differs in version and code.
+
+    python benchmarks/sample_efficiency.py --peer sbx --envs HalfCheetah-v5 --seeds 3 --steps 100000
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +55,109 @@ def run_env(env_id: str, seeds: int, steps: int, runs_dir: Path, out: Path) -> d
             "wall_s": result.timing.get("wall_s")}
 
 
+def _peer_child(lib: str, env_id: str, seed: int, steps: int, learning_starts: int, eval_every: int,
+                eval_episodes: int) -> dict:
+    """Train one seed of `lib`'s SAC (SB3 or SBX) and return its evaluation curve (runs in a child process)."""
+    from importlib.metadata import version
+
+    import gymnasium as gym
+    from peers import BATCH_SIZE, BUFFER_SIZE, HIDDEN
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    if lib == "sb3":
+        from stable_baselines3 import SAC
+
+        extra, dist = {"device": "cpu"}, "stable-baselines3"
+    else:
+        from sbx import SAC
+
+        extra, dist = {}, "sbx-rl"
+    model = SAC("MlpPolicy", gym.make(env_id), learning_rate=3e-4, buffer_size=BUFFER_SIZE,
+                learning_starts=learning_starts, batch_size=BATCH_SIZE, tau=0.005, gamma=0.99, train_freq=1,
+                gradient_steps=1, ent_coef="auto", target_entropy="auto",
+                policy_kwargs={"net_arch": list(HIDDEN)}, seed=seed, verbose=0, **extra)
+    eval_env = gym.make(env_id)
+
+    def evaluate() -> float:
+        returns = []
+        for episode in range(eval_episodes):
+            # as softrl.loop.evaluate: every evaluation starts from the eval env seeded 10**6 + seed
+            obs, _ = eval_env.reset(seed=10**6 + seed if episode == 0 else None)
+            total, done = 0.0, False
+            while not done:
+                action, _ = model.predict(obs, deterministic=True)
+                obs, reward, terminated, truncated, _ = eval_env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+        return float(np.mean(returns))
+
+    curve: list[tuple[int, float]] = []
+
+    class Evaluate(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps % eval_every == 0:
+                curve.append((self.num_timesteps, evaluate()))
+            return True
+
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps, callback=Evaluate(), progress_bar=False)
+    return {"library": lib, "version": version(dist), "env": env_id, "seed": seed, "curve": curve,
+            "n_updates": int(model._n_updates), "wall_s": time.perf_counter() - t0}
+
+
+def run_peer_env(lib: str, env_id: str, seeds: int, steps: int, runs_dir: Path, out: Path) -> dict:
+    """`lib`'s SAC on `env_id`, one child per seed (sequential: they share the CPU), and the figure vs softrl."""
+    from peers import _child_env, _run_child
+
+    records = []
+    for seed in range(seeds):
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--peer-child", lib, "--envs", env_id,
+               "--seed", str(seed), "--steps", str(steps)]
+        print(f"[{lib}] {env_id} seed {seed}: training {steps} steps ...", flush=True)
+        records.append(_run_child(cmd, cwd=Path.cwd(), env=_child_env(), timeout=None, verbose=False))
+    steps_grid = np.array([s for s, _ in records[0]["curve"]], dtype=float)
+    values = np.array([[r for _, r in rec["curve"]] for rec in records])  # [seeds, T]
+    per_seed = values[:, -1]
+    row = {"env": env_id, "library": lib, "version": records[0]["version"], "per_seed": per_seed.tolist(),
+           "mean": float(per_seed.mean()), "ci95": mean_ci(per_seed), "reference_100k": REFERENCE_100K.get(env_id),
+           "curve_steps": steps_grid.tolist(), "curve_mean": values.mean(axis=0).tolist(),
+           "curve_per_seed": values.tolist(), "updates_per_seed": [rec["n_updates"] for rec in records],
+           "wall_s": sum(rec["wall_s"] for rec in records)}
+    _plot_vs_peer(env_id, lib, steps_grid, values, runs_dir / env_id, out / f"{env_id}_vs_{lib}.png")
+    return row
+
+
+def _plot_vs_peer(env_id: str, lib: str, peer_steps: np.ndarray, peer_values: np.ndarray, softrl_run: Path,
+                  path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    series = [(f"{lib} SAC", peer_steps, peer_values, "tab:gray")]
+    if (softrl_run / "config.json").exists():
+        steps_grid, values = curves(softrl_run, "eval")
+        series.insert(0, ("softrl SAC", steps_grid, values, "tab:blue"))
+    for label, x, v, color in series:
+        mean = np.nanmean(v, axis=0)
+        ax.plot(x, mean, color=color, label=f"{label} (mean of {v.shape[0]} seeds)")
+        ax.fill_between(x, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=color, alpha=0.2)
+    ref = REFERENCE_100K.get(env_id)
+    if ref is not None:
+        ax.axhline(ref, color="k", ls=":", lw=1, label="published SAC at 100k (v4, 10 seeds)")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("deterministic evaluation return")
+    ax.set_title(f"SAC on {env_id}, same settings and evaluation (band: min-max over seeds)", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--envs", nargs="+", default=list(REFERENCE_100K))
@@ -53,9 +165,23 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=100_000)
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/sample_efficiency"))
     p.add_argument("--runs-dir", type=Path, default=Path("benchmarks/_work/sample_efficiency"))
+    p.add_argument("--peer", choices=("sb3", "sbx"), default=None,
+                   help="train this library's SAC instead of softrl's (same settings and evaluation)")
+    p.add_argument("--peer-child", choices=("sb3", "sbx"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    rows = [run_env(e, args.seeds, args.steps, args.runs_dir, args.out) for e in args.envs]
-    print(f"\n{'env':16s} {'softrl SAC: mean [95% CI] over seeds':>40s} {'reference SAC @100k':>20s}")
+    if args.peer_child:
+        from peers import RESULT_TAG
+
+        record = _peer_child(args.peer_child, args.envs[0], args.seed, args.steps, 5000, 10_000, 10)
+        print(RESULT_TAG + json.dumps(record), flush=True)
+        return 0
+    if args.peer:
+        rows = [run_peer_env(args.peer, e, args.seeds, args.steps, args.runs_dir, args.out) for e in args.envs]
+    else:
+        rows = [run_env(e, args.seeds, args.steps, args.runs_dir, args.out) for e in args.envs]
+    name = f"{args.peer or 'softrl'} SAC"
+    print(f"\n{'env':16s} {name + ': mean [95% CI] over seeds':>40s} {'reference SAC @100k':>20s}")
     for r in rows:
         ref = "-" if r["reference_100k"] is None else f"{r['reference_100k']:.0f}"
         ci = r["ci95"]
@@ -63,7 +189,8 @@ def main(argv=None) -> int:
         print(f"{r['env']:16s} {r['mean']:28.0f}{lo_hi:>12s} {ref:>20s}")
     path = args.out / "results.json"
     old = json.loads(path.read_text()) if path.exists() else []
-    keep = [r for r in old if r["env"] not in {row["env"] for row in rows}]  # one env per session adds up
+    done = {(row["env"], row.get("library", "softrl")) for row in rows}
+    keep = [r for r in old if (r["env"], r.get("library", "softrl")) not in done]  # one env per session adds up
     path.write_text(json.dumps(keep + rows, indent=2))
     return 0
 
