@@ -189,3 +189,36 @@ def test_tensorboard_when_asked(tmp_path):
     softrl.train(small_cfg(tmp_path, "tb", total_steps=120, log_every=10, tensorboard=True))
     events = list((tmp_path / "tb" / "tb" / "seed_0").glob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0
+
+
+def test_several_updates_per_call_equal_that_many_single_updates(tmp_path):
+    """`gradient_steps=k` runs k updates in one `lax.scan`; they must be the k single updates with the
+    same keys, and a run with train_freq=k counts k updates per call."""
+    from softrl.agents import make_agent
+    from softrl.collect import SeedEnvs
+    from softrl.loop import _init, _update_k
+
+    cfg = small_cfg(tmp_path, "k", buffer_size=500)
+    envs = SeedEnvs("Pendulum-v1", [0])
+    agent = make_agent("sac", cfg.agent, envs.spec)
+    carry = _init(agent, cfg, envs, [0])
+    state = jax.tree.map(lambda x: x[0], carry.agent)
+    buffer = jax.tree.map(lambda x: x[0], carry.buffer)
+    data = buffer.data._replace(
+        obs=jax.random.normal(jax.random.PRNGKey(1), buffer.data.obs.shape),
+        reward=jax.random.normal(jax.random.PRNGKey(2), buffer.data.reward.shape))
+    buffer = buffer._replace(data=data, size=buffer.size + 500)
+    key = jax.random.PRNGKey(3)
+    scanned, metrics = jax.jit(lambda s, b, k: _update_k(agent, 32, 3, s, b, k))(state, buffer, key)
+    single = jax.jit(lambda s, b, k: _update_k(agent, 32, 1, s, b, k))
+    looped = state
+    for k in jax.random.split(key, 3):
+        looped, last = single(looped, buffer, k)
+    assert int(scanned.step) == int(looped.step) == 3
+    for x, y in zip(jax.tree.leaves(scanned), jax.tree.leaves(looped)):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(float(metrics["critic_loss"]), float(last["critic_loss"]), rtol=1e-5)
+    assert not leaves_equal(scanned.actor, state.actor)
+
+    r = softrl.train(small_cfg(tmp_path, "freq", train_freq=4, gradient_steps=4, total_steps=299))
+    assert r.updates.tolist() == [4 * 50]  # calls at env steps 100, 104, ..., 296
