@@ -360,11 +360,11 @@ def _rate_after_first(steps_timed: int, t_after_first: float | None, t_end: floa
     return (steps_timed - 1) / (t_end - t_after_first)
 
 
-def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, seed: int) -> dict[str, Any]:
+def make_sb3_family_sac(lib: str, env_id: str, learning_starts: int, seed: int) -> tuple[Any, str, str]:
+    """SB3's or SBX's SAC on `env_id` with the shared workload: (model, version, backend)."""
     from importlib.metadata import version
 
     import gymnasium as gym
-    from stable_baselines3.common.callbacks import BaseCallback
 
     if lib == "sb3":
         import torch
@@ -382,6 +382,29 @@ def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, s
         extra = {}
     else:
         raise ValueError(lib)
+    model = SAC(
+        "MlpPolicy",
+        gym.make(env_id),
+        learning_rate=3e-4,
+        buffer_size=BUFFER_SIZE,
+        learning_starts=learning_starts,
+        batch_size=BATCH_SIZE,
+        tau=0.005,
+        gamma=0.99,
+        train_freq=1,
+        gradient_steps=1,
+        ent_coef="auto",
+        target_entropy="auto",
+        policy_kwargs={"net_arch": list(HIDDEN)},
+        seed=seed,
+        verbose=0,
+        **extra,
+    )
+    return model, version_str, backend
+
+
+def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, seed: int) -> dict[str, Any]:
+    from stable_baselines3.common.callbacks import BaseCallback
 
     class LearningClock(BaseCallback):
         """Timestamps env step ``learning_starts``, the step after the first update, and the end of training.
@@ -420,25 +443,7 @@ def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, s
         def _on_training_end(self) -> None:
             self.t1 = time.perf_counter()
 
-    env = gym.make(env_id)
-    model = SAC(
-        "MlpPolicy",
-        env,
-        learning_rate=3e-4,
-        buffer_size=BUFFER_SIZE,
-        learning_starts=learning_starts,
-        batch_size=BATCH_SIZE,
-        tau=0.005,
-        gamma=0.99,
-        train_freq=1,
-        gradient_steps=1,
-        ent_coef="auto",
-        target_entropy="auto",
-        policy_kwargs={"net_arch": list(HIDDEN)},
-        seed=seed,
-        verbose=0,
-        **extra,
-    )
+    model, version_str, backend = make_sb3_family_sac(lib, env_id, learning_starts, seed)
     clock = LearningClock(learning_starts)
     model.learn(total_timesteps=learning_starts + steps, callback=clock, progress_bar=False)
     assert clock.t0 is not None and clock.t1 is not None
@@ -462,7 +467,7 @@ def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, s
         settings["qf_learning_rate"] = float(model.qf_learning_rate or model.learning_rate)
     else:
         settings["target_update_interval"] = model.target_update_interval
-    env.close()
+    model.get_env().close()
     return {
         "library": "stable-baselines3" if lib == "sb3" else "sbx",
         "version": version_str,

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import softrl
-from softrl.experiments.report import mean_ci, train_or_resume
+from softrl.experiments.report import band, mean_ci, pyplot, train_or_resume
 from softrl.plot import curves, plot_runs
 
 # SAC, mean evaluation return of 10 seeds (SimbaV2 baseline results/baseline/sac.csv, via ../shared/ANCHORS.md).
@@ -58,24 +58,11 @@ def run_env(env_id: str, seeds: int, steps: int, runs_dir: Path, out: Path) -> d
 def _peer_child(lib: str, env_id: str, seed: int, steps: int, learning_starts: int, eval_every: int,
                 eval_episodes: int) -> dict:
     """Train one seed of `lib`'s SAC (SB3 or SBX) and return its evaluation curve (runs in a child process)."""
-    from importlib.metadata import version
-
     import gymnasium as gym
-    from peers import BATCH_SIZE, BUFFER_SIZE, HIDDEN
+    from peers import make_sb3_family_sac
     from stable_baselines3.common.callbacks import BaseCallback
 
-    if lib == "sb3":
-        from stable_baselines3 import SAC
-
-        extra, dist = {"device": "cpu"}, "stable-baselines3"
-    else:
-        from sbx import SAC
-
-        extra, dist = {}, "sbx-rl"
-    model = SAC("MlpPolicy", gym.make(env_id), learning_rate=3e-4, buffer_size=BUFFER_SIZE,
-                learning_starts=learning_starts, batch_size=BATCH_SIZE, tau=0.005, gamma=0.99, train_freq=1,
-                gradient_steps=1, ent_coef="auto", target_entropy="auto",
-                policy_kwargs={"net_arch": list(HIDDEN)}, seed=seed, verbose=0, **extra)
+    model, version, _ = make_sb3_family_sac(lib, env_id, learning_starts, seed)
     eval_env = gym.make(env_id)
 
     def evaluate() -> float:
@@ -102,7 +89,7 @@ def _peer_child(lib: str, env_id: str, seed: int, steps: int, learning_starts: i
 
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps, callback=Evaluate(), progress_bar=False)
-    return {"library": lib, "version": version(dist), "env": env_id, "seed": seed, "curve": curve,
+    return {"library": lib, "version": version, "env": env_id, "seed": seed, "curve": curve,
             "n_updates": int(model._n_updates), "wall_s": time.perf_counter() - t0}
 
 
@@ -130,20 +117,13 @@ def run_peer_env(lib: str, env_id: str, seeds: int, steps: int, runs_dir: Path, 
 
 def _plot_vs_peer(env_id: str, lib: str, peer_steps: np.ndarray, peer_values: np.ndarray, softrl_run: Path,
                   path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Mean and min-max band over seeds of the peer and (if its runs are there) softrl, with the reference."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    series = [(f"{lib} SAC", peer_steps, peer_values, "tab:gray")]
     if (softrl_run / "config.json").exists():
         steps_grid, values = curves(softrl_run, "eval")
-        series.insert(0, ("softrl SAC", steps_grid, values, "tab:blue"))
-    for label, x, v, color in series:
-        mean = np.nanmean(v, axis=0)
-        ax.plot(x, mean, color=color, label=f"{label} (mean of {v.shape[0]} seeds)")
-        ax.fill_between(x, np.nanmin(v, axis=0), np.nanmax(v, axis=0), color=color, alpha=0.2)
+        band(ax, steps_grid, values, f"softrl SAC (mean of {values.shape[0]} seeds)", color="tab:blue")
+    band(ax, peer_steps, peer_values, f"{lib} SAC (mean of {peer_values.shape[0]} seeds)", color="tab:gray")
     ref = REFERENCE_100K.get(env_id)
     if ref is not None:
         ax.axhline(ref, color="k", ls=":", lw=1, label="published SAC at 100k (v4, 10 seeds)")
