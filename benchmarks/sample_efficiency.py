@@ -37,12 +37,15 @@ from softrl.plot import curves, plot_runs
 
 # SAC, mean evaluation return of 10 seeds (SimbaV2 baseline results/baseline/sac.csv, via ../shared/ANCHORS.md).
 REFERENCE_100K = {"HalfCheetah-v5": 6156.0, "Hopper-v5": 1103.0, "Walker2d-v5": 690.0}
+# Shared by softrl's runs and the peer runs, so that both are trained and evaluated alike.
+LEARNING_STARTS, EVAL_EVERY, EVAL_EPISODES = 5000, 10_000, 10
 
 
 def run_env(env_id: str, seeds: int, steps: int, runs_dir: Path, out: Path) -> dict:
     run_dir = runs_dir / env_id
-    cfg = softrl.TrainConfig(algo="sac", env=env_id, seeds=seeds, total_steps=steps, learning_starts=5000,
-                             eval_every=10_000, eval_episodes=10, checkpoint_every=10_000, run_dir=str(run_dir))
+    cfg = softrl.TrainConfig(algo="sac", env=env_id, seeds=seeds, total_steps=steps, learning_starts=LEARNING_STARTS,
+                             eval_every=EVAL_EVERY, eval_episodes=EVAL_EPISODES, checkpoint_every=EVAL_EVERY,
+                             run_dir=str(run_dir))
     result, how = train_or_resume(cfg)
     per_seed = result.eval_returns.mean(axis=1)  # [seeds]
     out.mkdir(parents=True, exist_ok=True)
@@ -153,7 +156,8 @@ def main(argv=None) -> int:
     if args.peer_child:
         from peers import RESULT_TAG
 
-        record = _peer_child(args.peer_child, args.envs[0], args.seed, args.steps, 5000, 10_000, 10)
+        record = _peer_child(args.peer_child, args.envs[0], args.seed, args.steps, LEARNING_STARTS, EVAL_EVERY,
+                             EVAL_EPISODES)
         print(RESULT_TAG + json.dumps(record), flush=True)
         return 0
     if args.peer:
