@@ -65,15 +65,19 @@ CLEANRL_SHA256 = "02df7cfef19d728542403718484b75cfc833cafcc1be1dc34c4e8de112b320
 # ----------------------------------------------------------------------------------------------------------
 
 
-def _child_env(pythonpath: Path | None = None, threads: int | None = None) -> dict[str, str]:
-    """Environment for a child: CPU only, float32, unbuffered output, optionally a thread cap.
+def _child_env(
+    pythonpath: Path | None = None, threads: int | None = None, accelerator: bool = False
+) -> dict[str, str]:
+    """Environment for a child: CPU only (unless ``accelerator``), float32, unbuffered output, a thread cap.
 
     ``threads`` caps OpenMP/MKL (torch) threads; with ``threads == 1`` XLA's CPU backend (JAX) is also made
-    single-threaded. ``None`` keeps every library's own default.
+    single-threaded. ``None`` keeps every library's own default. ``accelerator=True`` leaves the GPU visible,
+    so JAX picks its default backend (benchmarks/gpu.py).
     """
     env = dict(os.environ)
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    env["JAX_PLATFORMS"] = "cpu"
+    if not accelerator:
+        env["CUDA_VISIBLE_DEVICES"] = ""
+        env["JAX_PLATFORMS"] = "cpu"
     env.pop("JAX_ENABLE_X64", None)
     env["PYTHONUNBUFFERED"] = "1"
     if threads is not None:
@@ -135,7 +139,9 @@ def _run_child(
     return record
 
 
-def _self_child_cmd(peer: str, env_id: str, steps: int, learning_starts: int, seed: int) -> list[str]:
+def _self_child_cmd(
+    peer: str, env_id: str, steps: int, learning_starts: int, seed: int, accelerator: bool = False
+) -> list[str]:
     return [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -150,6 +156,7 @@ def _self_child_cmd(peer: str, env_id: str, steps: int, learning_starts: int, se
         str(learning_starts),
         "--seed",
         str(seed),
+        *(["--accelerator"] if accelerator else []),
     ]
 
 
@@ -162,10 +169,12 @@ def run_sb3(
     timeout: float | None = None,
     threads: int | None = None,
     verbose=False,
+    accelerator: bool = False,
 ) -> dict[str, Any]:
-    """stable-baselines3 SAC (torch, CPU) in a subprocess."""
-    cmd = _self_child_cmd("sb3", env_id, steps, learning_starts, seed)
-    return _run_child(cmd, cwd=_work_dir(), env=_child_env(threads=threads), timeout=timeout, verbose=verbose)
+    """stable-baselines3 SAC (torch, CPU or with ``accelerator`` the GPU) in a subprocess."""
+    cmd = _self_child_cmd("sb3", env_id, steps, learning_starts, seed, accelerator)
+    env = _child_env(threads=threads, accelerator=accelerator)
+    return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
 
 
 def run_sbx(
@@ -177,10 +186,12 @@ def run_sbx(
     timeout: float | None = None,
     threads: int | None = None,
     verbose=False,
+    accelerator: bool = False,
 ) -> dict[str, Any]:
-    """SBX SAC (JAX, CPU) in a subprocess."""
-    cmd = _self_child_cmd("sbx", env_id, steps, learning_starts, seed)
-    return _run_child(cmd, cwd=_work_dir(), env=_child_env(threads=threads), timeout=timeout, verbose=verbose)
+    """SBX SAC (JAX, CPU or with ``accelerator`` the GPU) in a subprocess."""
+    cmd = _self_child_cmd("sbx", env_id, steps, learning_starts, seed, accelerator)
+    env = _child_env(threads=threads, accelerator=accelerator)
+    return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
 
 
 def run_cleanrl(
@@ -285,6 +296,7 @@ def run_softrl(
     threads: int | None = None,
     verbose: bool = False,
     cpu_devices: int = 1,
+    accelerator: bool = False,
 ) -> dict[str, Any]:
     """softrl SAC through ``softrl.loop.train`` in a ``python -c`` subprocess.
 
@@ -306,7 +318,7 @@ def run_softrl(
             RESULT_TAG,
             str(cpu_devices),
         ]
-        env = _child_env(pythonpath=REPO_ROOT, threads=threads)
+        env = _child_env(pythonpath=REPO_ROOT, threads=threads, accelerator=accelerator)
         return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
 
 
@@ -323,8 +335,9 @@ def run_peer(
     threads: int | None = None,
     verbose: bool = False,
     softrl_cpu_devices: int = 1,
+    accelerator: bool = False,
 ) -> dict[str, Any]:
-    """Run one peer in its own subprocess and return its JSON record."""
+    """Run one peer in its own subprocess and return its JSON record (on the GPU too with ``accelerator``)."""
     if peer == "softrl":
         record = run_softrl(
             env_id,
@@ -336,13 +349,17 @@ def run_peer(
             threads=threads,
             verbose=verbose,
             cpu_devices=softrl_cpu_devices,
+            accelerator=accelerator,
         )
     else:
         runners = {"sb3": run_sb3, "sbx": run_sbx, "cleanrl": run_cleanrl}
         if peer not in runners:
             raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
+        extra = {"accelerator": True} if accelerator else {}
+        if accelerator and peer == "cleanrl":
+            raise ValueError("the cleanrl peer runs on CPU only here")
         record = runners[peer](
-            env_id, steps, learning_starts, seed, timeout=timeout, threads=threads, verbose=verbose
+            env_id, steps, learning_starts, seed, timeout=timeout, threads=threads, verbose=verbose, **extra
         )
     record["threads_cap"] = threads
     return record
@@ -360,8 +377,13 @@ def _rate_after_first(steps_timed: int, t_after_first: float | None, t_end: floa
     return (steps_timed - 1) / (t_end - t_after_first)
 
 
-def make_sb3_family_sac(lib: str, env_id: str, learning_starts: int, seed: int) -> tuple[Any, str, str]:
-    """SB3's or SBX's SAC on `env_id` with the shared workload: (model, version, backend)."""
+def make_sb3_family_sac(
+    lib: str, env_id: str, learning_starts: int, seed: int, accelerator: bool = False
+) -> tuple[Any, str, str]:
+    """SB3's or SBX's SAC on `env_id` with the shared workload: (model, version, backend).
+
+    ``accelerator``: SB3 on ``device="auto"`` (CUDA if torch sees it); SBX always follows JAX's backend.
+    """
     from importlib.metadata import version
 
     import gymnasium as gym
@@ -371,8 +393,9 @@ def make_sb3_family_sac(lib: str, env_id: str, learning_starts: int, seed: int) 
         from stable_baselines3 import SAC
 
         version_str = version("stable-baselines3")
+        device = "auto" if accelerator else "cpu"
         backend = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
-        extra: dict[str, Any] = {"device": "cpu"}
+        extra: dict[str, Any] = {"device": device}
     elif lib == "sbx":
         import jax
         from sbx import SAC
@@ -403,7 +426,9 @@ def make_sb3_family_sac(lib: str, env_id: str, learning_starts: int, seed: int) 
     return model, version_str, backend
 
 
-def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, seed: int) -> dict[str, Any]:
+def _train_sb3_family(
+    lib: str, env_id: str, steps: int, learning_starts: int, seed: int, accelerator: bool = False
+) -> dict[str, Any]:
     from stable_baselines3.common.callbacks import BaseCallback
 
     class LearningClock(BaseCallback):
@@ -443,7 +468,9 @@ def _train_sb3_family(lib: str, env_id: str, steps: int, learning_starts: int, s
         def _on_training_end(self) -> None:
             self.t1 = time.perf_counter()
 
-    model, version_str, backend = make_sb3_family_sac(lib, env_id, learning_starts, seed)
+    model, version_str, backend = make_sb3_family_sac(lib, env_id, learning_starts, seed, accelerator)
+    if lib == "sb3":
+        backend += f" on {model.device}"
     clock = LearningClock(learning_starts)
     model.learn(total_timesteps=learning_starts + steps, callback=clock, progress_bar=False)
     assert clock.t0 is not None and clock.t1 is not None
@@ -712,10 +739,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also append each record as a JSON line here")
     parser.add_argument("--verbose", action="store_true", help="echo the children's output to stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--accelerator", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        record = _train_sb3_family(args.peer, args.env, args.steps, args.learning_starts, args.seed)
+        record = _train_sb3_family(
+            args.peer, args.env, args.steps, args.learning_starts, args.seed, args.accelerator
+        )
         print(RESULT_TAG + json.dumps(record), flush=True)
         return 0
 
