@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buffer-size", type=int, default=None, help="override the workload's 1e5")
     p.add_argument("--peer-python", default=sys.executable, help="interpreter with torch, SB3 (and cleanrl)")
     p.add_argument("--softrl-python", default=None, help="interpreter with softrl (default: this one)")
-    p.add_argument("--threads", type=int, default=None, help="cap BLAS/OpenMP/XLA threads (default: libraries' own)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="pin each child to this many cores, OpenMP/MKL threads alike (default: libraries' own)")
     p.add_argument("--timeout", type=float, default=None, help="seconds before a run is killed")
     p.add_argument("--out", type=Path, default=None, help="JSON with machine, versions, command, records, summary")
     p.add_argument("--verbose", action="store_true", help="echo the children's output to stderr")

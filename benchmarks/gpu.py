@@ -7,7 +7,7 @@ order of importance, each in its own subprocess:
 1. softrl on the GPU with each of ``--seeds`` (default 1, 8, 32) on each env;
 2. SB3 (torch on CUDA) and SBX (JAX on the GPU), one seed, if they are installed (``--peers``);
 3. softrl on the same machine's CPU cores, for the GPU/CPU ratio (``--cpu-seeds``, with the seeds split over
-   ``--cpu-devices`` single-threaded CPU devices when that is > 1).
+   ``--cpu-devices`` CPU devices when that is > 1).
 
 Each record is appended to ``--out`` (JSON lines) as soon as it exists, and the runs stop once ``--budget-s``
 is spent, so a lease that ends early still leaves figures. Usage (on the GPU machine)::

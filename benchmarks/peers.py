@@ -39,6 +39,7 @@ import threading
 import time
 import zipfile
 from collections import deque
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 WORK_DIR = BENCH_DIR / "_work"
 RESULT_TAG = "PEERS_RESULT "
+CPU_CAP_VAR = "PEERS_CPU_CAP"  # cores a child is pinned to (set by --threads)
 
 PEERS = ("sb3", "sbx", "cleanrl", "softrl")
 
@@ -70,9 +72,11 @@ def _child_env(
 ) -> dict[str, str]:
     """Environment for a child: CPU only (unless ``accelerator``), float32, unbuffered output, a thread cap.
 
-    ``threads`` caps OpenMP/MKL (torch) threads; with ``threads == 1`` XLA's CPU backend (JAX) is also made
-    single-threaded. ``None`` keeps every library's own default. ``accelerator=True`` leaves the GPU visible,
-    so JAX picks its default backend (benchmarks/gpu.py).
+    ``threads`` caps every library alike: OpenMP/MKL threads (torch), and the child is pinned to the first
+    ``threads`` cores (``_run_child`` reads ``CPU_CAP_VAR``). Pinning is what caps JAX: XLA sizes its thread
+    pool from the cores the process may use, and its old single-thread flags do not cap that pool in jaxlib
+    0.10.2 (a jitted GEMM chain used 1.74 cores with them). ``None`` keeps every library's own default.
+    ``accelerator=True`` leaves the GPU visible, so JAX picks its default backend (benchmarks/gpu.py).
     """
     env = dict(os.environ)
     if not accelerator:
@@ -81,11 +85,8 @@ def _child_env(
     env.pop("JAX_ENABLE_X64", None)
     env["PYTHONUNBUFFERED"] = "1"
     if threads is not None:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", CPU_CAP_VAR):
             env[var] = str(threads)
-        if threads == 1:
-            flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
     if pythonpath is not None:
         old = env.get("PYTHONPATH")
         env["PYTHONPATH"] = str(pythonpath) + (os.pathsep + old if old else "")
@@ -100,9 +101,17 @@ def _run_child(
     timeout: float | None,
     verbose: bool,
 ) -> dict[str, Any]:
-    """Run one child process to completion and return the record it printed."""
+    """Run one child process to completion and return the record it printed.
+
+    With ``env[CPU_CAP_VAR] = N`` the child is pinned to the first N cores this process may use.
+    """
+    pin = None
+    if env.get(CPU_CAP_VAR):
+        cores = sorted(os.sched_getaffinity(0))[: int(env[CPU_CAP_VAR])]
+        pin = partial(os.sched_setaffinity, 0, cores)
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+        preexec_fn=pin,
     )
     timed_out = threading.Event()
 
@@ -734,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         "--threads",
         type=int,
         default=None,
-        help="cap compute threads in every child (default: library defaults)",
+        help="pin every child to this many cores, OpenMP/MKL threads alike (default: library defaults)",
     )
     parser.add_argument("--out", type=Path, default=None, help="also append each record as a JSON line here")
     parser.add_argument("--verbose", action="store_true", help="echo the children's output to stderr")

@@ -5,7 +5,7 @@ Same workload for everyone: batch 256, 2x256 actor and critics, 1 update per env
 first update, so compilation is left out for the JAX libraries). Peers alternate within
 each repeat, so drifting machine load hits them alike; we report medians and ratios.
 softrl is also run with `--seeds 8` (8 agents in one process): aggregate and per-seed rates, both on one
-XLA device and with the seeds split over `--multi-seeds-cpu-devices` single-threaded CPU devices.
+XLA device and with the seeds split over `--multi-seeds-cpu-devices` CPU devices.
 
     python benchmarks/throughput.py --envs Pendulum-v1 HalfCheetah-v5 --steps 3000 --repeats 3 \
         --peer-python /work/benchvenv/bin/python --out benchmarks/results/throughput.json
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also run the multi-seed softrl with its seeds split over this many CPU devices (<= 1: skip)")
     p.add_argument("--peer-python", default=sys.executable, help="interpreter with torch/SB3/SBX (peers' venv)")
     p.add_argument("--softrl-python", default=None, help="interpreter with softrl (default: $SOFTRL_PYTHON or this)")
-    p.add_argument("--threads", type=int, default=None, help="cap BLAS/XLA threads (default: library defaults)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="pin each child to this many cores, OpenMP/MKL threads alike (default: library defaults)")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args(argv)
 

@@ -72,7 +72,7 @@ class TrainConfig:
     progress: bool = True
     """Show a progress bar."""
     cpu_devices: int = 1
-    """Split the CPU into this many single-threaded JAX devices and the seeds across them, so that seed groups
+    """Split the CPU into this many JAX devices and the seeds across them, so that seed groups
     train in parallel (--seeds must be a multiple). Applies only before JAX starts in the process (the CLI,
     or the first call of a script); 1: one device whose products use all cores."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)

@@ -1,4 +1,4 @@
-"""Seed groups on several single-threaded CPU devices (`cpu_devices`, softrl.devices): the seeds really are
+"""Seed groups on several CPU devices (`cpu_devices`, softrl.devices): the seeds really are
 split over the devices, each seed's run matches training it alone (to float rounding), resume of a split
 run is bitwise exact, and asking too late or for an uneven split is refused with a message."""
 
@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent("""
               "devices_per_leaf": sorted({len(x.devices()) for x in jax.tree.leaves(both.states)}),
               "updates": np.asarray(both.updates).tolist()}
     leaves = [np.asarray(x) for x in jax.tree.leaves(both.states)]
-    for i in range(2):  # each seed alone, on one of the (single-threaded) devices
+    for i in range(2):  # each seed alone, on the first device
         alone = softrl.train(cfg(f"alone{i}", seed=i))
         report[f"seed{i}_max_abs_diff"] = max(float(np.max(np.abs(a[i] - np.asarray(b)[0])))
                                              for a, b in zip(leaves, jax.tree.leaves(alone.states)))
