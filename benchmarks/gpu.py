@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -28,24 +27,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
+import throughput  # noqa: E402
 
 
 def machine() -> dict:
-    """GPU, CPU and package versions, read without starting JAX or torch in this process."""
-    info: dict = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
+    """throughput.machine() plus the GPU and package versions, read without starting JAX or torch here."""
+    info = throughput.machine()
     try:
         q = "name,driver_version,memory.total"
         info["gpu"] = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
                                      capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         info["gpu"] = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     for pkg in ("jax", "jaxlib", "jax-cuda13-plugin", "jax-cuda12-plugin", "flax", "optax", "numpy", "gymnasium",
                 "mujoco", "torch", "stable-baselines3", "sbx-rl"):
         try:
