@@ -212,13 +212,16 @@ def run_cleanrl(
     timeout: float | None = None,
     threads: int | None = None,
     verbose=False,
+    accelerator: bool = False,
 ) -> dict[str, Any]:
-    """CleanRL 1.2.0 ``sac_continuous_action.py``, patched for gymnasium 1.x, in a subprocess.
+    """CleanRL 1.2.0 ``sac_continuous_action.py``, patched for gymnasium 1.x, in a subprocess (CPU only).
 
     CleanRL updates when ``global_step > learning_starts`` with a 0-based ``global_step``, so its first update
     follows env step ``L + 2``. The patched script starts the clock at the top of that iteration and runs
     ``L + 1 + M`` env steps in all, so ``M`` env steps, each with one critic update, are timed.
     """
+    if accelerator:
+        raise ValueError("the cleanrl peer runs on CPU only here")
     script = prepare_cleanrl_script()
     cmd = [
         sys.executable,
@@ -364,11 +367,9 @@ def run_peer(
         runners = {"sb3": run_sb3, "sbx": run_sbx, "cleanrl": run_cleanrl}
         if peer not in runners:
             raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
-        extra = {"accelerator": True} if accelerator else {}
-        if accelerator and peer == "cleanrl":
-            raise ValueError("the cleanrl peer runs on CPU only here")
         record = runners[peer](
-            env_id, steps, learning_starts, seed, timeout=timeout, threads=threads, verbose=verbose, **extra
+            env_id, steps, learning_starts, seed, timeout=timeout, threads=threads, verbose=verbose,
+            accelerator=accelerator,
         )
     record["threads_cap"] = threads
     return record
@@ -432,6 +433,8 @@ def make_sb3_family_sac(
         verbose=0,
         **extra,
     )
+    if lib == "sb3":
+        backend += f" on {model.device}"
     return model, version_str, backend
 
 
@@ -478,8 +481,6 @@ def _train_sb3_family(
             self.t1 = time.perf_counter()
 
     model, version_str, backend = make_sb3_family_sac(lib, env_id, learning_starts, seed, accelerator)
-    if lib == "sb3":
-        backend += f" on {model.device}"
     clock = LearningClock(learning_starts)
     model.learn(total_timesteps=learning_starts + steps, callback=clock, progress_bar=False)
     assert clock.t0 is not None and clock.t1 is not None
