@@ -48,7 +48,7 @@ class EvalCommand:
 
 @dataclasses.dataclass(frozen=True)
 class PlotCommand:
-    """Draw learning curves (mean and min-max band across seeds) of one or more runs to a PNG."""
+    """Draw learning curves of one or more runs to a PNG: the mean over seeds with a 95% interval (or min-max)."""
 
     run_dirs: Annotated[tuple[str, ...], tyro.conf.Positional]
     """Run directories to draw, one line each."""
@@ -56,6 +56,14 @@ class PlotCommand:
     """PNG path (default: FIRST_RUN_DIR/curves_KIND.png)."""
     kind: str = "eval"
     """'eval' (deterministic evaluation returns) or 'episodes' (training episode returns)."""
+    label: tuple[str, ...] = ()
+    """Legend text, one per run directory in order (default: the algorithm and the config fields that differ)."""
+    band: str = "ci95"
+    """Band over seeds: 'ci95' (Student-t 95% interval of the mean), 'minmax' (range over seeds) or 'none'."""
+    smooth: int | None = None
+    """Trailing moving average over this many points of each seed's curve, before averaging over seeds."""
+    title: str | None = None
+    """Figure title (default: the environment, what is drawn and the band)."""
 
 
 def run_train(cmd: TrainCommand) -> int:
@@ -107,7 +115,9 @@ def run_plot(cmd: PlotCommand) -> int:
     from softrl.plot import plot_runs
 
     out = Path(cmd.out) if cmd.out else Path(cmd.run_dirs[0]) / f"curves_{cmd.kind}.png"
-    print(plot_runs([Path(d) for d in cmd.run_dirs], out, kind=cmd.kind))
+    path = plot_runs(cmd.run_dirs, out, kind=cmd.kind, title=cmd.title, labels=cmd.label or None, band=cmd.band,
+                     smooth_window=cmd.smooth)
+    print(path)
     return 0
 
 
