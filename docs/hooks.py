@@ -1,14 +1,18 @@
-"""mkdocs hook: the agents reference lists every module in softrl/agents/, so a new algorithm appears by itself.
+"""mkdocs hook: API pages that follow the code, so that a new module is documented without editing the docs.
 
-A page line `<!-- softrl:agent-modules -->` becomes one mkdocstrings `:::` block per `softrl/agents/*.py`
-(base and the shared update first, then the algorithms in file-name order).
+- `<!-- softrl:agent-modules -->` becomes one mkdocstrings `:::` block per `softrl/agents/*.py`
+  (base and the shared update first, then the algorithms in file-name order);
+- `<!-- softrl:module softrl.NAME -->` becomes `::: softrl.NAME` if that module exists in this checkout, and
+  nothing otherwise (for modules that are being added on other branches).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-MARKER = "<!-- softrl:agent-modules -->"
+AGENTS = "<!-- softrl:agent-modules -->"
+OPTIONAL = re.compile(r"<!-- softrl:module ([\w.]+) -->")
 _FIRST = ("base", "actor_critic", "ddpg")
 
 
@@ -18,9 +22,13 @@ def agent_modules(root: Path) -> list[str]:
     return [f"softrl.agents.{n}" for n in ordered]
 
 
+def module_exists(root: Path, module: str) -> bool:
+    path = root.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    if MARKER not in markdown:
-        return markdown
     root = Path(config["config_file_path"]).parent
-    blocks = "\n\n".join(f"::: {m}" for m in agent_modules(root))
-    return markdown.replace(MARKER, blocks)
+    if AGENTS in markdown:
+        markdown = markdown.replace(AGENTS, "\n\n".join(f"::: {m}" for m in agent_modules(root)))
+    return OPTIONAL.sub(lambda m: f"::: {m[1]}" if module_exists(root, m[1]) else "", markdown)

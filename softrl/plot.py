@@ -167,16 +167,16 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, kind: str = "eval
     """
     if band not in BANDS:
         raise ValueError(f"--band must be one of {', '.join(BANDS)}, got {band!r}")
-    run_dirs = [Path(d) for d in run_dirs]
+    dirs = [Path(d) for d in run_dirs]
     configs = []
-    for d in run_dirs:
+    for d in dirs:
         if not (d / "config.json").exists():
             raise FileNotFoundError(f"{d} has no config.json: is it a softrl run directory?")
         configs.append(json.loads((d / "config.json").read_text()))
-    data = [curves(d, kind) for d in run_dirs]
+    data = [curves(d, kind) for d in dirs]
     if smooth_window is not None:
         data = [(steps, smooth(values, smooth_window)) for steps, values in data]
-    names = [d.resolve().name for d in run_dirs]
+    names = [d.resolve().name for d in dirs]
     texts = legend_labels(configs, [v.shape[0] for _, v in data], labels, names)
     return _draw(data, texts, Path(out), kind, title or _title(configs, kind, band, smooth_window), band)
 
