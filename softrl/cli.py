@@ -114,6 +114,8 @@ def run_eval(cmd: EvalCommand) -> int:
 def run_plot(cmd: PlotCommand) -> int:
     from softrl.plot import plot_runs
 
+    if not cmd.run_dirs:
+        raise ValueError("give at least one run directory: softrl plot RUN_DIR [RUN_DIR ...]")
     out = Path(cmd.out) if cmd.out else Path(cmd.run_dirs[0]) / f"curves_{cmd.kind}.png"
     path = plot_runs(cmd.run_dirs, out, kind=cmd.kind, title=cmd.title, labels=cmd.label or None, band=cmd.band,
                      smooth_window=cmd.smooth)

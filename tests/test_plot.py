@@ -133,3 +133,11 @@ def test_cli_bad_band_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("softrl: error: --band must be one of") and err.count("\n") == 1
     assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_without_run_dirs_is_a_one_line_error(capsys):
+    from softrl.cli import main
+
+    assert main(["plot"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("softrl: error: give at least one run directory") and err.count("\n") == 1
