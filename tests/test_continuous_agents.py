@@ -10,7 +10,7 @@ import optax
 import pytest
 
 from softrl import AgentConfig, EnvSpec, make_agent
-from softrl.agents import ddpg, sac, svg0, td3, wp
+from softrl.agents import actor_critic, ddpg, sac, svg0, td3, wp
 from softrl.backups import td_target
 from softrl.types import Transition
 
@@ -20,7 +20,7 @@ SPEC = EnvSpec(obs_dim=OBS_DIM, action_dim=D)
 
 def fake_nets(actor, critic):
     tx = optax.sgd(0.0)
-    return ddpg.Nets(actor=actor, critic=critic, actor_opt=tx, critic_opt=tx, alpha_opt=tx)
+    return actor_critic.Nets(actor=actor, critic=critic, actor_opt=tx, critic_opt=tx, alpha_opt=tx)
 
 
 def linear_critic(params, obs, action):
@@ -41,10 +41,10 @@ def make_state(log_alpha=0.0, **hp):
     critic = {"w": jnp.array([[1.0, -2.0], [0.5, 0.5]]), "c": jnp.array([[0.1, 0.0, 0.0], [0.0, 0.2, 0.0]])}
     target_critic = {"w": jnp.array([[2.0, 1.0], [1.0, 1.0]]), "c": jnp.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.5]])}
     actor = {"m": jnp.array([[0.5, -0.5], [0.2, 0.1], [-0.3, 0.4]]), "s": jnp.array([-0.5, -1.0])}
-    return ddpg.State(
+    return actor_critic.State(
         actor=actor, critic=critic, target_actor={"m": actor["m"] * 0.5, "s": actor["s"]},
         target_critic=target_critic, actor_opt=(), critic_opt=(), log_alpha=jnp.float32(log_alpha), alpha_opt=(),
-        hp=ddpg.Hypers(**{k: jnp.float32(v) for k, v in base.items()}), step=jnp.int32(0),
+        hp=actor_critic.Hypers(**{k: jnp.float32(v) for k, v in base.items()}), step=jnp.int32(0),
     )
 
 
@@ -130,7 +130,7 @@ def test_sac_with_alpha_zero_and_deterministic_actor_gives_ddpg_target():
 def test_wp_and_sac_targets_differ_exactly_by_the_entropy_term():
     nets = fake_nets(gauss_actor, critic2)
     state = make_state(log_alpha=math.log(0.7))
-    _, logp = sac.sample(nets, state, state.actor, OBS, KEY)
+    _, logp = sac.sample(nets, state.actor, OBS, KEY)
     diff = wp.next_value(nets, state, OBS, KEY) - sac.next_value(nets, state, OBS, KEY)
     np.testing.assert_allclose(diff, 0.7 * logp, rtol=1e-5, atol=1e-5)
 
@@ -144,14 +144,15 @@ def test_losses_by_hand():
     y = jnp.linspace(-1.0, 1.0, B)
     q = np.asarray(action) @ np.asarray(state.critic["w"]).T + np.asarray(OBS) @ np.asarray(state.critic["c"]).T
     expected = 0.5 * np.sum(np.mean((q - np.asarray(y)[:, None]) ** 2, axis=0))
-    loss, _ = ddpg.critic_loss(state.critic, nets, batch, y)
+    loss, _ = actor_critic.critic_loss(state.critic, nets, batch, y)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
     # SAC actor loss (Eq. 13): mean(alpha * logp - min_i Q_i)
     a, logp = by_hand_sample(OBS, state.actor, KEY)
     q_pi = a @ np.asarray(state.critic["w"]).T + np.asarray(OBS) @ np.asarray(state.critic["c"]).T
     got, aux = sac.actor_loss(state.actor, nets, state, state.critic, OBS, KEY)
     np.testing.assert_allclose(got, np.mean(0.5 * logp - q_pi.min(axis=1)), rtol=1e-4)
-    np.testing.assert_allclose(aux["entropy"], -np.mean(logp), rtol=1e-4)
+    np.testing.assert_allclose(aux.entropy, -np.mean(logp), rtol=1e-4)
+    np.testing.assert_allclose(aux.logp, logp, rtol=1e-4, atol=1e-4)
     # DDPG actor loss (Eq. 1): -mean Q_1(s, mu(s))
     d_nets = fake_nets(det_actor, critic2)
     mu = np.tanh(np.asarray(OBS) @ np.asarray(state.actor["m"]))
@@ -204,7 +205,7 @@ def test_gradient_routing(algo):
     # 1. The critic loss sends no gradient into target networks or the actor (the target is a constant).
     def critic_objective(s):
         y = td_target(batch.reward, batch.terminated, s.hp.gamma, next_value(nets, s, batch.next_obs, KEY))
-        return ddpg.critic_loss(s.critic, nets, batch, y)[0]
+        return actor_critic.critic_loss(s.critic, nets, batch, y)[0]
 
     g = jax.grad(critic_objective, allow_int=True)(state)
     for name in ("actor", "target_critic", "target_actor"):
@@ -216,7 +217,7 @@ def test_gradient_routing(algo):
     new_state, metrics = agent.update(state, batch, KEY)
     k_next, _ = jax.random.split(KEY)
     y = td_target(batch.reward, batch.terminated, state.hp.gamma, next_value(nets, state, batch.next_obs, k_next))
-    grads = jax.grad(lambda c: ddpg.critic_loss(c, nets, batch, y)[0])(state.critic)
+    grads = jax.grad(lambda c: actor_critic.critic_loss(c, nets, batch, y)[0])(state.critic)
     upd, _ = nets.critic_opt.update(grads, state.critic_opt, state.critic)
     expected_critic = optax.apply_updates(state.critic, upd)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), new_state.critic, expected_critic)

@@ -19,7 +19,7 @@ import optax
 import pytest
 
 import softrl
-from softrl.agents import ddpg, discrete_sac, dqn, soft_dqn
+from softrl.agents import actor_critic, discrete_sac, dqn, soft_dqn
 from softrl.agents.base import EnvSpec, polyak, temperature_loss
 from softrl.backups import hard_value, soft_policy, soft_value, td_target
 from softrl.collect import env_spec
@@ -145,8 +145,8 @@ def test_update_regresses_q_onto_the_target(mode, algo):
     assert float(metrics["target_mean"]) == pytest.approx(np.mean(y), rel=1e-5)
 
 
-def dsac_nets(lr: float = 3.0) -> ddpg.Nets:
-    return ddpg.Nets(
+def dsac_nets(lr: float = 3.0) -> actor_critic.Nets:
+    return actor_critic.Nets(
         actor=lambda params, obs: obs @ params["logits"],  # [B, S] @ [S, A] -> logits [B, A]
         critic=partial(discrete_sac.gather_critic, tabular_q),
         actor_opt=optax.sgd(0.1),
@@ -155,12 +155,12 @@ def dsac_nets(lr: float = 3.0) -> ddpg.Nets:
     )
 
 
-def dsac_state(nets, logits, *, alpha=0.5, tau=0.5) -> ddpg.State:
+def dsac_state(nets, logits, *, alpha=0.5, tau=0.5) -> actor_critic.State:
     actor = {"logits": jnp.asarray(logits, jnp.float32)}
     critic = {"q": jnp.asarray([Q2, Q1], jnp.float32)}  # online critics differ from the targets
     log_alpha = jnp.log(jnp.asarray(alpha, jnp.float32))
     f32 = partial(jnp.asarray, dtype=jnp.float32)
-    hp = ddpg.Hypers(
+    hp = actor_critic.Hypers(
         gamma=f32(GAMMA),
         tau=f32(tau),
         reward_scale=f32(REWARD_SCALE),
@@ -170,7 +170,7 @@ def dsac_state(nets, logits, *, alpha=0.5, tau=0.5) -> ddpg.State:
         target_noise_clip=f32(0.0),
         actor_std=f32(0.0),
     )
-    return ddpg.State(
+    return actor_critic.State(
         actor=actor,
         critic=critic,
         target_actor=None,
@@ -208,9 +208,9 @@ def test_discrete_sac_target_hand_computed(mode):
 
     np.testing.assert_allclose(MODES[mode](target)(state, BATCH), expected, rtol=1e-5)
 
-    # Through ddpg.update: both online critics land on y (SGD step B), so the update used this target.
+    # Through actor_critic.update: both online critics land on y (SGD step B), so the update used this target.
     update = partial(
-        ddpg.update,
+        actor_critic.update,
         nets=nets,
         next_value=discrete_sac.next_value,
         actor_loss=discrete_sac.actor_loss,
@@ -321,7 +321,7 @@ def test_discrete_sac_target_critic_gets_no_gradient():
         y = td_target(
             batch.reward, batch.terminated, s.hp.gamma, discrete_sac.next_value(nets, s, batch.next_obs, None)
         )
-        return ddpg.critic_loss(critic, nets, batch, y)[0]
+        return actor_critic.critic_loss(critic, nets, batch, y)[0]
 
     g_critic, g_target = jax.jit(jax.grad(loss, argnums=(0, 1)))(state.critic, state.target_critic)
     assert _norm(g_critic) > 0
@@ -338,7 +338,7 @@ def test_discrete_sac_update_routes_each_loss_to_its_own_parameters():
     def critic_step_only(state):
         v = discrete_sac.next_value(nets, state, batch.next_obs, None)
         y = td_target(batch.reward, batch.terminated, state.hp.gamma, v)
-        grad = jax.grad(lambda c: ddpg.critic_loss(c, nets, batch, y)[0])(state.critic)
+        grad = jax.grad(lambda c: actor_critic.critic_loss(c, nets, batch, y)[0])(state.critic)
         updates, _ = nets.critic_opt.update(grad, state.critic_opt, state.critic)
         return optax.apply_updates(state.critic, updates)
 
@@ -410,12 +410,12 @@ def test_epsilon_decays_linearly_with_the_update_counter():
         assert float(dqn.epsilon(state.replace(step=jnp.asarray(step, jnp.int32)))) == pytest.approx(eps)
     obs = one_hot([0])[0]
     keys = jax.random.split(jax.random.PRNGKey(0), 3000)
-    act = jax.vmap(lambda k, st: dqn.epsilon_greedy(nets, st, obs, k), in_axes=(0, None))
+    act = jax.vmap(lambda k, st: dqn.epsilon_greedy(nets, st, obs, k)[0], in_axes=(0, None))
     freq = np.bincount(np.asarray(act(keys, state)), minlength=3) / 3000  # epsilon 1: uniform
     np.testing.assert_allclose(freq, [1 / 3] * 3, atol=0.04)
     greedy = act(keys, state.replace(step=jnp.asarray(10, jnp.int32)))  # epsilon 0: argmax Q(s0) = 2
     assert np.all(np.asarray(greedy) == 2)
-    assert int(dqn.epsilon_greedy(nets, state, obs, keys[0], True)) == 2
+    assert int(dqn.greedy(nets, state, obs)) == 2
 
 
 @pytest.mark.parametrize("alpha", [0.5, 2.0])
@@ -425,12 +425,12 @@ def test_soft_dqn_samples_the_boltzmann_policy(alpha):
     state = dqn_state(nets, [Q1], [Q1], alpha=alpha)
     obs = one_hot([0])[0]
     keys = jax.random.split(jax.random.PRNGKey(0), 20000)
-    actions = jax.vmap(lambda k: soft_dqn.boltzmann(nets, state, obs, k))(keys)
+    actions = jax.vmap(lambda k: soft_dqn.boltzmann(nets, state, obs, k)[0])(keys)
     freq = np.bincount(np.asarray(actions), minlength=3) / len(keys)
     np.testing.assert_allclose(freq, soft_policy(jnp.asarray(Q1[0]), alpha), atol=0.015)
-    assert int(soft_dqn.boltzmann(nets, state, obs, keys[0], True)) == 2
+    assert int(dqn.greedy(nets, state, obs)) == 2
     # alpha = 0: greedy, no exploration at all.
-    zero = jax.vmap(lambda k: soft_dqn.boltzmann(nets, dqn_state(nets, [Q1], [Q1]), obs, k))(keys[:100])
+    zero = jax.vmap(lambda k: soft_dqn.boltzmann(nets, dqn_state(nets, [Q1], [Q1]), obs, k)[0])(keys[:100])
     assert np.all(np.asarray(zero) == 2)
 
 

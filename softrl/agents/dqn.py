@@ -7,18 +7,18 @@
 with `backup = hard_value` (`max_a' Q'`, Q-learning, Eq. 26) here and `backup = soft_value`
 (`alpha * logsumexp(Q' / alpha)`, Eq. 24-25) in `soft_dqn`, which holds no copy of `update`:
 it passes `soft_value`, the Boltzmann policy (Eq. 20) and the temperature step into `make`.
+An algorithm without a temperature (dqn) reports no `alpha`.
 
 Choices, documented once:
 - Loss: squared TD error `0.5 * (Q(s, a) - y)^2`, as the continuous family's critics, not
-  Mnih et al.'s Huber loss. On CartPole-v1 (gamma 0.99, returns <= 500, so Q <= 100) we observed
-  Huber (delta 1) let the mean Q climb to 150-650 and greedy returns stall near 100: its gradient
-  is bounded, so the states that the max over actions overestimates are pulled down too slowly.
-  With the squared loss and otherwise the same settings, mean Q stayed near or below 100 and
-  returns reached 500. With more than one critic the losses are summed and `Q'` is the min over
-  critics (clipped double Q); the default is one critic, plain DQN.
+  Mnih et al.'s Huber loss: Huber's gradient is bounded, so the states that the max over actions
+  overestimates are pulled down too slowly (what we saw on CartPole: benchmarks/RESULTS.md, section 8).
+  With more than one critic the losses are summed and `Q'` is the min over critics (clipped double Q);
+  the default is one critic, plain DQN.
 - Target network: Polyak `target <- tau * online + (1 - tau) * target` after every update when
   `tau < 1`; a hard copy every `target_update_every` updates when `tau == 1` (Mnih et al.).
-- Exploration: epsilon-greedy, epsilon linear from `epsilon_start` to `epsilon_end` over
+- Exploration: epsilon-greedy (its `logp` is the log-probability of the drawn action under it,
+  `log(epsilon / |A| + (1 - epsilon) [a = argmax Q])`), epsilon linear from `epsilon_start` to `epsilon_end` over
   `epsilon_decay_steps`. The clock is the update counter `state.step`: the policy only sees its
   state, and with `train_freq = gradient_steps = 1` (the default) one update happens per env step
   once learning starts, so `state.step` = env steps since `learning_starts` (before that the loop
@@ -26,8 +26,7 @@ Choices, documented once:
 - Everything a user may vmap over (gamma, tau, reward scale, epsilon schedule, target period,
   alpha as `log_alpha`, learning rates inside the optimiser states) lives in the state.
 
-Settings that learn CartPole-v1 to 500 in 30k env steps (tests/test_discrete_agents.py): hidden
-(128, 128), lr 1e-3, batch 256, tau 0.01, epsilon 1 -> 0.1 over 5k updates, learning_starts 1k.
+The settings that tests/test_discrete_agents.py uses to learn CartPole-v1 are written in that test.
 """
 
 from __future__ import annotations
@@ -42,13 +41,26 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from softrl.agents.base import Agent, EnvSpec, adam, polyak
+from softrl.agents.base import (
+    Agent,
+    EnvSpec,
+    Policy,
+    TemperatureLoss,
+    adam,
+    alpha_optimizer,
+    flat_batch,
+    gradient_step,
+    initial_log_alpha,
+    make_act,
+    polyak,
+)
 from softrl.backups import entropy, hard_value, soft_policy, td_target
 from softrl.config import AgentConfig
 from softrl.nets import DiscreteQ
 from softrl.types import Metrics, Params, Transition
 
 Array = jax.Array
+Backup = Callable[[Array, Array], Array]  # (q [B, A], alpha []) -> V [B]
 
 
 @struct.dataclass
@@ -101,22 +113,34 @@ def epsilon(state: State) -> Array:
     return hp.epsilon_start + frac * (hp.epsilon_end - hp.epsilon_start)
 
 
-def epsilon_greedy(nets: Nets, state: State, obs: Array, key: Array, deterministic: bool = False) -> Array:
-    """argmax_a Q(s, a), replaced by a uniform action with probability epsilon. obs [O] -> int32 []."""
-    q = q_values(nets, state.critic, obs[None])[0]  # [A]
-    greedy = jnp.argmax(q).astype(jnp.int32)
-    if deterministic:
-        return greedy
+def state_q(nets: Nets, state: State, obs: Array) -> Array:
+    """`min_i Q_i(s, .)` of the online critic for obs [..., O] -> [..., A]."""
+    return flat_batch(partial(q_values, nets, state.critic), obs)
+
+
+def greedy(nets: Nets, state: State, obs: Array) -> Array:
+    """`argmax_a Q(s, a)`, the deterministic action of every value-based agent. obs [..., O] -> int32 [...]."""
+    return jnp.argmax(state_q(nets, state, obs), axis=-1).astype(jnp.int32)
+
+
+def epsilon_greedy(nets: Nets, state: State, obs: Array, key: Array) -> tuple[Array, Array]:
+    """argmax_a Q(s, a), replaced by a uniform action with probability epsilon; and the log-probability
+    of the drawn action, `log(epsilon / |A| + (1 - epsilon) [a = argmax])`. obs [..., O] -> int32 [...], [...]."""
+    q = state_q(nets, state, obs)  # [..., A]
+    best = jnp.argmax(q, axis=-1).astype(jnp.int32)
     k_explore, k_action = jax.random.split(key)
-    random_action = jax.random.randint(k_action, (), 0, q.shape[-1], jnp.int32)
-    return jnp.where(jax.random.uniform(k_explore) < epsilon(state), random_action, greedy)
+    random_action = jax.random.randint(k_action, best.shape, 0, q.shape[-1], jnp.int32)
+    eps = epsilon(state)
+    action = jnp.where(jax.random.uniform(k_explore, best.shape) < eps, random_action, best)
+    logp = jnp.log(eps / q.shape[-1] + (1.0 - eps) * (action == best))
+    return action, logp
 
 
 # ----- the shared update --------------------------------------------------------------------------------
 
 
 def critic_loss(params: Params, nets: Nets, batch: Transition, target: Array) -> tuple[Array, Array]:
-    """Sum over critics of `0.5 * mean((Q_i(s, a) - y)^2)`, as `ddpg.critic_loss`. target: [B].
+    """Sum over critics of `0.5 * mean((Q_i(s, a) - y)^2)`, as `actor_critic.critic_loss`. target: [B].
 
     Returns (loss, Q(s, .) [num_critics, B, A]).
     """
@@ -125,15 +149,31 @@ def critic_loss(params: Params, nets: Nets, batch: Transition, target: Array) ->
     return 0.5 * jnp.sum(jnp.mean((q - target[None]) ** 2, axis=-1)), q_all
 
 
-def td_targets(nets: Nets, state: State, batch: Transition, backup: Callable = hard_value) -> Array:
+def td_targets(nets: Nets, state: State, batch: Transition, backup: Backup = hard_value) -> Array:
     """`reward_scale * r + gamma * (1 - terminated) * backup(min_i Q'_i(s', .), alpha)`. [B]
 
     Eq. 12 with the state value of s' from `backup`: Eq. 26 (hard) or Eq. 24-25 (soft).
+    Truncation (a time limit) bootstraps: only `terminated` cuts the target.
     """
     hp = state.hp
     next_q = q_values(nets, state.target_critic, batch.next_obs)  # [B, A]
     next_value = backup(next_q, alpha_of(state))  # [B]
     return td_target(hp.reward_scale * batch.reward, batch.terminated, hp.gamma, next_value)
+
+
+def target_step(state: State, critic: Params, step: Array) -> Params:
+    """Polyak every update when tau < 1; with tau == 1 a hard copy every `target_update_every` updates
+    (the online weights themselves: `t + 1 * (o - t)` need not round to `o`).
+    Selects, not conds, so tau and the period can differ between vmapped seeds."""
+    hp = state.hp
+    hard = hp.tau >= 1.0
+    due = step % jnp.maximum(jnp.where(hard, hp.target_update_every, 1), 1) == 0
+    return jax.tree.map(
+        lambda old, online, averaged: jnp.where(due, jnp.where(hard, online, averaged), old),
+        state.target_critic,
+        critic,
+        polyak(state.target_critic, critic, hp.tau),
+    )
 
 
 def update(
@@ -142,22 +182,22 @@ def update(
     key: Array,
     *,
     nets: Nets,
-    backup: Callable = hard_value,
-    temperature_loss: Callable | None = None,
+    backup: Backup = hard_value,
+    temperature_loss: TemperatureLoss | None = None,
+    has_alpha: bool = False,
     log_epsilon: bool = True,
 ) -> tuple[State, Metrics]:
     """One gradient step on Q, then (soft-dqn, auto alpha) the temperature, then the target network.
 
     `backup(q [B, A], alpha) -> [B]` is the state value of s' under the target network:
-    `hard_value` (Eq. 26) for DQN, `soft_value` (Eq. 24-25) for soft-DQN.
+    `hard_value` (Eq. 26) for DQN, `soft_value` (Eq. 24-25) for soft-DQN. `has_alpha`: report alpha.
     """
     del key  # the update is deterministic given the batch
     hp = state.hp
-    alpha = alpha_of(state)
     target = td_targets(nets, state, batch, backup)  # [B]
-    (loss, q_all), grad = jax.value_and_grad(critic_loss, has_aux=True)(state.critic, nets, batch, target)
-    updates, critic_opt = nets.critic_opt.update(grad, state.critic_opt, state.critic)
-    critic = optax.apply_updates(state.critic, updates)
+    (loss, q_all), critic, critic_opt = gradient_step(
+        critic_loss, state.critic, state.critic_opt, nets.critic_opt, nets, batch, target, has_aux=True
+    )
     step = state.step + 1
     metrics = {"critic_loss": loss, "q_mean": jnp.mean(q_all), "target_mean": jnp.mean(target)}
 
@@ -165,33 +205,22 @@ def update(
     if temperature_loss is not None:
         # Exact entropy of the Boltzmann policy softmax(Q(s, .) / alpha) at the batch states (Eq. 20),
         # with the Q used for the loss; `logp` is its negative, E_pi[log pi] per state. [B]
-        logp = -entropy(soft_policy(jax.lax.stop_gradient(jnp.min(q_all, axis=0)), alpha))
-        t_loss, t_grad = jax.value_and_grad(temperature_loss)(log_alpha, logp, hp.target_entropy)
-        t_updates, alpha_opt = nets.alpha_opt.update(t_grad, alpha_opt, log_alpha)
-        log_alpha = optax.apply_updates(log_alpha, t_updates)
+        logp = -entropy(soft_policy(jax.lax.stop_gradient(jnp.min(q_all, axis=0)), alpha_of(state)))
+        t_loss, log_alpha, alpha_opt = gradient_step(
+            temperature_loss, log_alpha, alpha_opt, nets.alpha_opt, logp, hp.target_entropy
+        )
         metrics.update(alpha_loss=t_loss, entropy=-jnp.mean(logp))
-
-    # Polyak every update when tau < 1; with tau == 1 a hard copy every `target_update_every` updates
-    # (the online weights themselves: `t + 1 * (o - t)` need not round to `o`).
-    # Selects, not conds, so tau and the period can differ between vmapped seeds.
-    hard = hp.tau >= 1.0
-    due = step % jnp.maximum(jnp.where(hard, hp.target_update_every, 1), 1) == 0
-    target_critic = jax.tree.map(
-        lambda old, online, averaged: jnp.where(due, jnp.where(hard, online, averaged), old),
-        state.target_critic,
-        critic,
-        polyak(state.target_critic, critic, hp.tau),
-    )
 
     state = state.replace(
         critic=critic,
-        target_critic=target_critic,
+        target_critic=target_step(state, critic, step),
         critic_opt=critic_opt,
         log_alpha=log_alpha,
         alpha_opt=alpha_opt,
         step=step,
     )
-    metrics["alpha"] = jnp.exp(log_alpha)
+    if has_alpha:
+        metrics["alpha"] = jnp.exp(log_alpha)
     if log_epsilon:  # only meaningful for the epsilon-greedy policy
         metrics["epsilon"] = epsilon(state)
     return state, metrics
@@ -208,16 +237,6 @@ def check_discrete(name: str, spec: EnvSpec) -> int:
             f"(Box, dim {spec.action_dim}). Use sac, td3, ddpg, svg0 or wp for continuous actions."
         )
     return int(spec.num_actions)
-
-
-def initial_log_alpha(cfg: AgentConfig) -> Array:
-    """log of the fixed alpha (-inf for alpha = 0, so exp gives exactly 0), or log(init_alpha) when auto."""
-    fixed = cfg.resolved_alpha()
-    if fixed is None:
-        return jnp.log(jnp.asarray(cfg.init_alpha, jnp.float32))
-    if fixed == 0.0:
-        return jnp.asarray(-jnp.inf, jnp.float32)
-    return jnp.log(jnp.asarray(fixed, jnp.float32))
 
 
 def default_target_entropy(cfg: AgentConfig, num_actions: int) -> float:
@@ -256,18 +275,8 @@ def init(
     )
 
 
-def make(
-    cfg: AgentConfig,
-    spec: EnvSpec,
-    *,
-    name: str = "dqn",
-    backup: Callable = hard_value,
-    policy: Callable = epsilon_greedy,
-    temperature_loss: Callable | None = None,
-    uses_alpha: bool = False,
-) -> Agent:
-    """Assemble a value-based agent from DQN's defaults and whatever pieces the caller replaces."""
-    num_actions = check_discrete(name, spec)
+def check_config(cfg: AgentConfig) -> None:
+    """DQN's own options, on top of `cfg.validate()`."""
     cfg.validate()
     if cfg.target_update_every < 1:
         raise ValueError(f"target_update_every must be >= 1, got {cfg.target_update_every}")
@@ -276,26 +285,41 @@ def make(
     for field in ("epsilon_start", "epsilon_end"):
         if not 0.0 <= getattr(cfg, field) <= 1.0:
             raise ValueError(f"{field} must be in [0, 1], got {getattr(cfg, field)}")
+
+
+def make(
+    cfg: AgentConfig,
+    spec: EnvSpec,
+    *,
+    name: str = "dqn",
+    backup: Backup = hard_value,
+    policy: Policy[Nets, State] = epsilon_greedy,
+    temperature_loss: TemperatureLoss | None = None,
+) -> Agent:
+    """Assemble a value-based agent from DQN's defaults and whatever pieces the caller replaces.
+
+    `temperature_loss` None: no entropy temperature (dqn: alpha = 0, not reported). Given, the agent has an
+    alpha, tuned by it with `--alpha auto` and fixed otherwise. Deterministic acting is `greedy` for all.
+    """
+    num_actions = check_discrete(name, spec)
+    check_config(cfg)
     module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 1)
-    if not uses_alpha or cfg.resolved_alpha() is not None:
-        temperature_loss = None  # dqn, or a fixed alpha: no temperature step
-    nets = Nets(
-        q=module.apply,
-        critic_opt=adam(cfg.lr),
-        # A fixed alpha still has a state slot (so a vmapped sweep can mix values) but never moves.
-        alpha_opt=optax.set_to_zero() if temperature_loss is None else adam(cfg.alpha_lr or cfg.lr),
-    )
+    uses_alpha = temperature_loss is not None
+    tuned = uses_alpha and cfg.resolved_alpha() is None
+    nets = Nets(q=module.apply, critic_opt=adam(cfg.lr), alpha_opt=alpha_optimizer(cfg, tuned))
     return Agent(
         name=name,
         spec=spec,
         # Jitted so that `vmap(init)` compiles once instead of dispatching (and compiling) op by op.
         init=jax.jit(partial(init, cfg=cfg, spec=spec, module=module, nets=nets, uses_alpha=uses_alpha)),
-        act=lambda state, obs, key, deterministic=False: policy(nets, state, obs, key, deterministic),
+        act=make_act(policy, greedy, nets),
         update=partial(
             update,
             nets=nets,
             backup=backup,
-            temperature_loss=temperature_loss,
+            temperature_loss=temperature_loss if tuned else None,
+            has_alpha=uses_alpha,
             log_epsilon=policy is epsilon_greedy,
         ),
+        sample=partial(policy, nets),
     )

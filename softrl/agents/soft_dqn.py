@@ -14,8 +14,7 @@ values) or tuned (`--alpha auto`) by `base.temperature_loss` towards a target en
 With `alpha = 0` the backup is `max` (Eq. 26) and the target is DQN's exactly; the policy is then
 greedy with no exploration at all.
 
-On CartPole-v1, DQN's settings (hidden (128, 128), lr 1e-3, batch 256, tau 0.01, 30k env steps)
-with alpha auto at the default target 0.5 * log 2 reach 500; alpha settled at 0.2-0.65.
+What it reaches on CartPole-v1 with DQN's settings: benchmarks/RESULTS.md, sections 5 and 8.
 """
 
 from __future__ import annotations
@@ -31,23 +30,17 @@ from softrl.config import AgentConfig
 Array = jax.Array
 
 
-def boltzmann(nets: dqn.Nets, state: dqn.State, obs: Array, key: Array, deterministic: bool = False) -> Array:
-    """`a ~ softmax(Q(s, .) / alpha)` (Eq. 20); argmax when deterministic. obs [O] -> int32 []."""
-    q = dqn.q_values(nets, state.critic, obs[None])[0]  # [A]
-    if deterministic:
-        return jnp.argmax(q).astype(jnp.int32)
-    probs = soft_policy(q, dqn.alpha_of(state))  # [A]; greedy (ties split) when alpha = 0
+def boltzmann(nets: dqn.Nets, state: dqn.State, obs: Array, key: Array) -> tuple[Array, Array]:
+    """`a ~ softmax(Q(s, .) / alpha)` (Eq. 20) and `log pi(a|s)`. obs [..., O] -> int32 [...], [...]."""
+    q = dqn.state_q(nets, state, obs)  # [..., A]
+    probs = soft_policy(q, dqn.alpha_of(state))  # greedy (ties split) when alpha = 0
     # log 0 = -inf is a valid logit: such actions are never drawn.
-    return jax.random.categorical(key, jnp.log(probs)).astype(jnp.int32)
+    logits = jnp.log(probs)
+    action = jax.random.categorical(key, logits).astype(jnp.int32)
+    return action, jnp.take_along_axis(logits, action[..., None], axis=-1)[..., 0]
 
 
 def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
     return dqn.make(
-        cfg,
-        spec,
-        name="soft-dqn",
-        backup=soft_value,
-        policy=boltzmann,
-        temperature_loss=temperature_loss,
-        uses_alpha=True,
+        cfg, spec, name="soft-dqn", backup=soft_value, policy=boltzmann, temperature_loss=temperature_loss
     )

@@ -6,11 +6,14 @@ import jax
 import jax.numpy as jnp
 
 from softrl.agents import ddpg
+from softrl.agents.actor_critic import Nets, State
 from softrl.agents.base import Agent, EnvSpec
 from softrl.config import AgentConfig
 
+Array = jax.Array
 
-def next_value(nets, state, next_obs, key):
+
+def next_value(nets: Nets, state: State, next_obs: Array, key: Array) -> Array:
     """`min_i Q'_i(s', clip(mu'(s') + clip(eps, -c, c), -1, 1))`, eps ~ N(0, sigma^2). [B]"""
     action = nets.actor(state.target_actor, next_obs)
     noise = state.hp.target_noise * jax.random.normal(key, action.shape, action.dtype)

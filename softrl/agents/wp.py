@@ -7,30 +7,33 @@ Compare with `sac.next_value` (Eq. 11-12): the two differ exactly by `- alpha lo
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
-from softrl.agents import ddpg, sac
+from softrl.agents import actor_critic, sac
+from softrl.agents.actor_critic import Nets, State
 from softrl.agents.base import Agent, EnvSpec, temperature_loss
 from softrl.config import AgentConfig
 from softrl.nets import GaussianActor
 
+Array = jax.Array
 
-def next_value(nets, state, next_obs, key):
+
+def next_value(nets: Nets, state: State, next_obs: Array, key: Array) -> Array:
     """`min_i Q'_i(s', a')`, `a' ~ pi(.|s')`: no entropy term. [B]"""
-    next_action, _ = sac.sample(nets, state, state.actor, next_obs, key)
+    next_action, _ = sac.sample(nets, state.actor, next_obs, key)
     return jnp.min(nets.critic(state.target_critic, next_obs, next_action), axis=0)
 
 
 def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
-    return ddpg.make(
+    return actor_critic.make(
         cfg,
         spec,
         name="wp",
         actor_module=GaussianActor(cfg.hidden, spec.action_dim or 0),
         policy=sac.policy,
+        mode=sac.mode,
         next_value=next_value,
         actor_loss=sac.actor_loss,
         temperature_loss=temperature_loss,
-        uses_target_actor=False,
-        num_critics=2,
     )
