@@ -78,8 +78,10 @@ def given_options(args: list[str]) -> set[str]:
                 if cand in top or cand in agent:
                     given.add(cand if cand in top else f"agent.{cand}")
                     break
-        elif word in ALGOS and (i == 0 or not args[i - 1].startswith("--") or args[i - 1] in flags_without_value):
-            given.add("algo")
+        elif word in ALGOS:  # the positional ALGO, unless it is the value of the option before it
+            before = args[i - 1] if i else ""
+            if not before.startswith("--") or "=" in before or before in flags_without_value:
+                given.add("algo")
     return given
 
 

@@ -25,9 +25,9 @@ class Faulty(gym.Wrapper):
         if call == self.call and self.counts[call] == self.at:
             raise RuntimeError(f"simulator exploded in {call}")
 
-    def reset(self, **kw):
+    def reset(self, *, seed=None, options=None):
         self._count("reset")
-        return self.env.reset(**kw)
+        return self.env.reset(seed=seed, options=options)
 
     def step(self, action):
         self._count("step")
