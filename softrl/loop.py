@@ -359,6 +359,8 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
     envs = None
     try:
+        if resume is not None:
+            rundir.refuse_legacy(run_dir)
         if resume is not None and (run_dir / "config.json").exists():  # refuse early, before building anything
             _resume_conflicts(config_from_dict(json.loads((run_dir / "config.json").read_text())), cfg, run_dir)
         seeds = [cfg.seed + i for i in range(cfg.seeds)]
