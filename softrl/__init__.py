@@ -1,8 +1,18 @@
 """softrl: maximum-entropy reinforcement learning in JAX (SAC and its family, soft Q-learning, tabular solvers)."""
 
 from softrl.agents import Agent, EnvSpec, make_agent
-from softrl.config import ALGOS, AgentConfig
-from softrl.loop import NonFiniteLossError, TrainConfig, TrainResult, evaluate, load_run, train
+from softrl.checkpoint import CheckpointError
+from softrl.config import ALGOS, AgentConfig, TrainConfig
+from softrl.loop import (
+    NonFiniteEnvError,
+    NonFiniteLossError,
+    TrainResult,
+    evaluate,
+    load_run,
+    summarize_returns,
+    train,
+)
+from softrl.rundir import RunDirError
 
 __version__ = "0.1.0"
 
@@ -10,12 +20,16 @@ __all__ = [
     "ALGOS",
     "Agent",
     "AgentConfig",
+    "CheckpointError",
     "EnvSpec",
+    "NonFiniteEnvError",
     "NonFiniteLossError",
+    "RunDirError",
     "TrainConfig",
     "TrainResult",
     "evaluate",
     "load_run",
     "make_agent",
+    "summarize_returns",
     "train",
 ]

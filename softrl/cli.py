@@ -13,8 +13,9 @@ import tyro
 
 from softrl.checkpoint import CheckpointError
 from softrl.collect import EnvError
-from softrl.config import AgentConfig, Algo
-from softrl.loop import NonFiniteLossError, TrainConfig, config_from_dict, evaluate, load_run, train
+from softrl.config import ALGOS, AgentConfig, Algo, TrainConfig, config_from_dict
+from softrl.loop import NonFiniteEnvError, NonFiniteLossError, evaluate, load_run, summarize_returns, train
+from softrl.rundir import RunDirError, refuse_legacy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,8 +27,12 @@ class TrainCommand(TrainConfig):
     agent: Annotated[AgentConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
     resume: str | None = None
-    """Continue the run in this directory exactly where its checkpoint left off (other options are read
-    from its config.json; --total-steps may be raised to train longer)."""
+    """Continue the run in this directory exactly where its newest checkpoint left off. Options are read from
+    its config.json; given with --resume, only those that cannot change the training so far are applied
+    (--total-steps, --eval-every, --eval-episodes, --log-every, --checkpoint-every, --checkpoint-minutes,
+    --tensorboard, --progress); any other that differs is refused."""
+    overwrite: bool = False
+    """Delete the run already in --run-dir, if any, and start a new one there (without it, that is refused)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,8 +41,9 @@ class EvalCommand:
 
     run_dir: Annotated[str, tyro.conf.Positional]
     """Run directory written by `softrl train`."""
-    episodes: int = 10
-    """Episodes per seed."""
+    episodes: int | None = None
+    """Episodes per seed (default: the run's --eval-episodes, so that a finished run reproduces its final
+    evaluation)."""
     deterministic: bool = True
     """Act with the policy's mode (--no-deterministic / --stochastic samples actions)."""
     stochastic: bool = False
@@ -66,17 +72,48 @@ class PlotCommand:
     """Figure title (default: the environment, what is drawn and the band)."""
 
 
-def run_train(cmd: TrainCommand) -> int:
-    cfg_fields = {f.name: getattr(cmd, f.name) for f in dataclasses.fields(TrainConfig)}
+def given_options(args: list[str]) -> set[str]:
+    """The TrainConfig fields (agent ones as `agent.NAME`) that `args`, the words after `train`, set."""
+    top = {f.name for f in dataclasses.fields(TrainConfig)} - {"agent"}
+    agent = {f.name for f in dataclasses.fields(AgentConfig)}
+    flags_without_value = {"--progress", "--no-progress", "--tensorboard", "--no-tensorboard", "--overwrite",
+                           "--no-overwrite"}
+    given = set()
+    for i, word in enumerate(args):
+        if word.startswith("--"):
+            name = word[2:].split("=", 1)[0].replace("-", "_")
+            for cand in (name, name.removeprefix("no_")):
+                if cand in top or cand in agent:
+                    given.add(cand if cand in top else f"agent.{cand}")
+                    break
+        elif word in ALGOS:  # the positional ALGO, unless it is the value of the option before it
+            before = args[i - 1] if i else ""
+            if not before.startswith("--") or "=" in before or before in flags_without_value:
+                given.add("algo")
+    return given
+
+
+def resume_config(cmd: TrainCommand, given: set[str]) -> TrainConfig:
+    """The run's config.json with the options the user gave applied (train() refuses those that may not change)."""
+    run_dir = Path(cmd.resume or "")
+    if "run_dir" in given and Path(cmd.run_dir or "") != run_dir:
+        raise ValueError(f"--run-dir {cmd.run_dir} with --resume {run_dir}: a resumed run stays in its folder")
+    config = run_dir / "config.json"
+    if not config.exists():
+        refuse_legacy(run_dir)
+        raise RunDirError(f"{run_dir} holds no run to resume (no {config})")
+    cfg = config_from_dict(json.loads(config.read_text()))
+    top = {k: getattr(cmd, k) for k in given if "." not in k and k != "run_dir"}
+    agent = {k[6:]: getattr(cmd.agent, k[6:]) for k in given if k.startswith("agent.")}
+    return dataclasses.replace(cfg, **top, agent=dataclasses.replace(cfg.agent, **agent))
+
+
+def run_train(cmd: TrainCommand, args: list[str] | None = None) -> int:
     if cmd.resume is not None:
-        saved = json.loads((Path(cmd.resume) / "config.json").read_text())
-        cfg = config_from_dict(saved)
-        if cmd.total_steps != TrainConfig.total_steps:
-            cfg = dataclasses.replace(cfg, total_steps=cmd.total_steps)
-        cfg = dataclasses.replace(cfg, progress=cmd.progress)
-        result = train(cfg, resume=cmd.resume)
+        result = train(resume_config(cmd, given_options(args or [])), resume=cmd.resume, overwrite=cmd.overwrite)
     else:
-        result = train(TrainConfig(**cfg_fields))
+        result = train(TrainConfig(**{f.name: getattr(cmd, f.name) for f in dataclasses.fields(TrainConfig)}),
+                       overwrite=cmd.overwrite)
     per_seed = result.eval_returns.mean(axis=1)
     print(f"run saved in {result.run_dir}")
     print(
@@ -92,19 +129,15 @@ def run_train(cmd: TrainCommand) -> int:
 def run_eval(cmd: EvalCommand) -> int:
     cfg, agent, states, seeds = load_run(cmd.run_dir)
     deterministic = cmd.deterministic and not cmd.stochastic
-    returns = evaluate(agent, states, cfg.env, seeds, cmd.episodes, deterministic=deterministic)
-    out = {
-        "per_seed": [
-            {"seed": s, "mean_return": float(np.mean(r)), "std_return": float(np.std(r))}
-            for s, r in zip(seeds, returns)
-        ],
-        "median_return": float(np.median(returns.mean(axis=1))),
-    }
+    episodes = cfg.eval_episodes if cmd.episodes is None else cmd.episodes
+    if episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    out = summarize_returns(seeds, evaluate(agent, states, cfg.env, seeds, episodes, deterministic=deterministic))
     if cmd.json:
         print(json.dumps(out))
     else:
         mode = "deterministic" if deterministic else "stochastic"
-        print(f"{cfg.algo} on {cfg.env}, {cmd.episodes} {mode} episodes per seed")
+        print(f"{cfg.algo} on {cfg.env}, {episodes} {mode} episodes per seed")
         for row in out["per_seed"]:
             print(f"  seed {row['seed']:>3}: {row['mean_return']:10.2f} +- {row['std_return']:.2f}")
         print(f"  median over seeds: {out['median_return']:.2f}")
@@ -130,10 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment
     }
-    cmd = tyro.extras.subcommand_cli_from_dict(commands, prog="softrl", args=argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    cmd = tyro.extras.subcommand_cli_from_dict(commands, prog="softrl", args=args)
     try:
+        if isinstance(cmd, TrainCommand):  # resume needs to know which options were typed, not just their values
+            return run_train(cmd, args[args.index("train") + 1 :] if "train" in args else [])
         return handlers[type(cmd)](cmd)
-    except (ValueError, EnvError, CheckpointError, NonFiniteLossError, FileNotFoundError) as err:
+    except (ValueError, EnvError, CheckpointError, NonFiniteLossError, NonFiniteEnvError, OSError) as err:
         print(f"softrl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:

@@ -25,6 +25,14 @@ class EnvError(ValueError):
     """An environment that softrl cannot use, with the reason and a fix."""
 
 
+class EnvStepError(EnvError):
+    """An environment raised inside `step` or `reset`; the message names the env id, the seed and the call."""
+
+    def __init__(self, env_id: str, seed: int, call: str, err: BaseException):
+        super().__init__(f"environment {env_id} (seed {seed}) raised in {call}: {type(err).__name__}: {err}")
+        self.env_id, self.seed, self.call = env_id, seed, call
+
+
 def make_env(env_id: str, **kwargs: Any) -> gym.Env:
     """`gym.make` with softrl's own envs registered, and close matches suggested for unknown ids."""
     from softrl.envs import register_envs
@@ -92,7 +100,13 @@ class SeedEnvs:
         self.obs: np.ndarray | None = None
 
     def reset(self) -> np.ndarray:
-        self.obs = np.stack([self.flat(env.reset(seed=s)[0]) for env, s in zip(self.envs, self.seeds)])
+        obs = []
+        for env, s in zip(self.envs, self.seeds):
+            try:
+                obs.append(self.flat(env.reset(seed=s)[0]))
+            except Exception as err:  # noqa: BLE001 - any env failure is reported the same way, with its message
+                raise EnvStepError(self.env_id, s, "reset", err) from err
+        self.obs = np.stack(obs)
         return self.obs
 
     def to_env_action(self, action: np.ndarray, i: int) -> Any:
@@ -115,18 +129,23 @@ class SeedEnvs:
         act_next = np.empty_like(self.obs)
         finished = []
         for i, env in enumerate(self.envs):
-            o, r, term, trunc, _ = env.step(self.to_env_action(action, i))
-            next_obs[i] = self.flat(o)
-            reward[i], terminated[i], truncated[i] = r, term, trunc
-            self.episode_return[i] += float(r)
-            self.episode_length[i] += 1
-            if term or trunc:
-                finished.append((i, float(self.episode_return[i]), int(self.episode_length[i])))
-                self.episode_return[i] = 0.0
-                self.episode_length[i] = 0
-                act_next[i] = self.flat(env.reset()[0])
-            else:
-                act_next[i] = next_obs[i]
+            call = "step"
+            try:  # free when nothing is raised (Python >= 3.11)
+                o, r, term, trunc, _ = env.step(self.to_env_action(action, i))
+                next_obs[i] = self.flat(o)
+                reward[i], terminated[i], truncated[i] = r, term, trunc
+                self.episode_return[i] += float(r)
+                self.episode_length[i] += 1
+                if term or trunc:
+                    finished.append((i, float(self.episode_return[i]), int(self.episode_length[i])))
+                    self.episode_return[i] = 0.0
+                    self.episode_length[i] = 0
+                    call = "reset"
+                    act_next[i] = self.flat(env.reset()[0])
+                else:
+                    act_next[i] = next_obs[i]
+            except Exception as err:  # noqa: BLE001 - any env failure is reported the same way, with its message
+                raise EnvStepError(self.env_id, self.seeds[i], call, err) from err
         transition = {
             "obs": self.obs,
             "action": np.asarray(action),

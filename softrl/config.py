@@ -9,6 +9,7 @@ Fujimoto et al. 2018 (policy noise 0.2, clip 0.5, delay 2).
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Literal
 
@@ -96,3 +97,95 @@ class AgentConfig:
         if self.actor_std <= 0:
             raise ValueError(f"actor_std must be > 0, got {self.actor_std}")
         self.resolved_alpha()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train an agent on a gymnasium environment, with N seeds at once."""
+
+    algo: Algo = "sac"
+    """Algorithm: ddpg, td3, svg0, wp, sac (continuous actions); dqn, soft-dqn, discrete-sac (discrete)."""
+    env: str = "Pendulum-v1"
+    """Gymnasium environment id (e.g. Pendulum-v1, HalfCheetah-v5, CartPole-v1)."""
+    seed: int = 0
+    """First seed; seed i of the run is `seed + i`."""
+    seeds: int = 1
+    """Number of independent agents trained at once in this process (vmap over seeds)."""
+    total_steps: int = 15_000
+    """Environment steps per seed."""
+    learning_starts: int = 1_000
+    """Env steps of uniformly random actions before the first update (per seed)."""
+    train_freq: int = 1
+    """Env steps between update calls."""
+    gradient_steps: int = 1
+    """Gradient updates per update call (run in one lax.scan)."""
+    buffer_size: int = 1_000_000
+    """Replay capacity per seed (transitions; the oldest are overwritten first)."""
+    eval_every: int = 5_000
+    """Evaluate every N env steps (0: only at the end)."""
+    eval_episodes: int = 10
+    """Episodes per seed and evaluation."""
+    log_every: int = 1_000
+    """Write training metrics every N env steps."""
+    checkpoint_every: int = 10_000
+    """Save a resumable checkpoint every N env steps (0: only by time, on interruption and at the end)."""
+    checkpoint_minutes: float = 5.0
+    """Also save a checkpoint when this many minutes have passed since the last one (0: never by time)."""
+    run_dir: str | None = None
+    """Where to write config, logs and checkpoints (default: runs/ALGO-ENV-SEED-TIME)."""
+    tensorboard: bool = False
+    """Also write TensorBoard event files (needs tensorboardX)."""
+    progress: bool = True
+    """Show a progress bar."""
+    cpu_devices: int = 1
+    """Split the CPU into this many JAX devices and the seeds across them, so that seed groups
+    train in parallel (--seeds must be a multiple). Applies only before JAX starts in the process (the CLI,
+    or the first call of a script); 1: one device whose products use all cores."""
+    agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
+    """Agent hyperparameters."""
+
+    def validate(self) -> None:
+        if self.algo not in ALGOS:
+            raise ValueError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGOS)}")
+        for name in ("seeds", "total_steps", "train_freq", "gradient_steps", "buffer_size", "eval_episodes",
+                     "cpu_devices"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_starts", "eval_every", "log_every", "checkpoint_every", "checkpoint_minutes"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seeds % self.cpu_devices:
+            raise ValueError(f"seeds ({self.seeds}) must be a multiple of cpu_devices ({self.cpu_devices})")
+        self.agent.validate()
+
+
+# Fields a resumed run may change: they decide how long it trains and what it logs, evaluates and saves,
+# never the trajectory of states so far (evaluation has its own envs and keys; see loop.evaluate).
+# Everything else (cpu_devices included: another split moves the float rounding) must match config.json.
+RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every",
+                    "checkpoint_minutes", "tensorboard", "progress", "run_dir")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    """Plain JSON data (tuples become lists), as written to config.json."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    """The inverse of `config_to_dict`; missing fields take their defaults, unknown ones are refused."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    agent_known = {f.name for f in dataclasses.fields(AgentConfig)}
+    agent = dict(d.get("agent", {}))
+    unknown = sorted(set(d) - known) + sorted(f"agent.{k}" for k in set(agent) - agent_known)
+    if unknown:
+        raise ValueError(f"config has unknown fields {', '.join(unknown)} (written by another softrl version?)")
+    if "hidden" in agent:
+        agent["hidden"] = tuple(agent["hidden"])
+    return TrainConfig(**{**d, "agent": AgentConfig(**agent)})
+
+
+def config_diff(old: TrainConfig, new: TrainConfig) -> list[tuple[str, object, object]]:
+    """(field, old value, new value) for every field that differs; agent fields as `agent.NAME`."""
+    a, b = config_to_dict(old), config_to_dict(new)
+    out = [(k, a[k], b[k]) for k in a if k != "agent" and a[k] != b[k]]
+    return out + [(f"agent.{k}", a["agent"][k], b["agent"][k]) for k in a["agent"] if a["agent"][k] != b["agent"][k]]

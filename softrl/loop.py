@@ -13,7 +13,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
+import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -24,10 +27,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from softrl import checkpoint, replay
+from softrl import checkpoint, replay, rundir
 from softrl.agents import Agent, make_agent
-from softrl.collect import SeedEnvs
-from softrl.config import ALGOS, AgentConfig, Algo
+from softrl.checkpoint import CheckpointError
+from softrl.collect import EnvError, EnvStepError, SeedEnvs
+from softrl.config import RESUMABLE_FIELDS, TrainConfig, config_diff, config_from_dict, config_to_dict
 from softrl.devices import seed_sharding, use_cpu_devices
 from softrl.log import RunLogger
 from softrl.types import Transition
@@ -35,66 +39,12 @@ from softrl.types import Transition
 Array = jax.Array
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Train an agent on a gymnasium environment, with N seeds at once."""
-
-    algo: Algo = "sac"
-    """Algorithm: ddpg, td3, svg0, wp, sac (continuous actions); dqn, soft-dqn, discrete-sac (discrete)."""
-    env: str = "Pendulum-v1"
-    """Gymnasium environment id (e.g. Pendulum-v1, HalfCheetah-v5, CartPole-v1)."""
-    seed: int = 0
-    """First seed; seed i of the run is `seed + i`."""
-    seeds: int = 1
-    """Number of independent agents trained at once in this process (vmap over seeds)."""
-    total_steps: int = 15_000
-    """Environment steps per seed."""
-    learning_starts: int = 1_000
-    """Env steps of uniformly random actions before the first update (per seed)."""
-    train_freq: int = 1
-    """Env steps between update calls."""
-    gradient_steps: int = 1
-    """Gradient updates per update call (run in one lax.scan)."""
-    buffer_size: int = 1_000_000
-    """Replay capacity per seed (transitions; the oldest are overwritten first)."""
-    eval_every: int = 5_000
-    """Evaluate every N env steps (0: only at the end)."""
-    eval_episodes: int = 10
-    """Episodes per seed and evaluation."""
-    log_every: int = 1_000
-    """Write training metrics every N env steps."""
-    checkpoint_every: int = 10_000
-    """Save a resumable checkpoint every N env steps (0: only at the end)."""
-    run_dir: str | None = None
-    """Where to write config, logs and checkpoints (default: runs/ALGO-ENV-SEED-TIME)."""
-    tensorboard: bool = False
-    """Also write TensorBoard event files (needs tensorboardX)."""
-    progress: bool = True
-    """Show a progress bar."""
-    cpu_devices: int = 1
-    """Split the CPU into this many JAX devices and the seeds across them, so that seed groups
-    train in parallel (--seeds must be a multiple). Applies only before JAX starts in the process (the CLI,
-    or the first call of a script); 1: one device whose products use all cores."""
-    agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
-    """Agent hyperparameters."""
-
-    def validate(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGOS)}")
-        for name in ("seeds", "total_steps", "train_freq", "gradient_steps", "buffer_size", "eval_episodes",
-                     "cpu_devices"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("learning_starts", "eval_every", "log_every", "checkpoint_every"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.seeds % self.cpu_devices:
-            raise ValueError(f"seeds ({self.seeds}) must be a multiple of cpu_devices ({self.cpu_devices})")
-        self.agent.validate()
-
-
 class NonFiniteLossError(FloatingPointError):
     """A loss became NaN or inf. The last good checkpoint is kept."""
+
+
+class NonFiniteEnvError(FloatingPointError):
+    """The environment returned a NaN or inf observation or reward. The last good checkpoint is kept."""
 
 
 class TrainResult(NamedTuple):
@@ -112,6 +62,7 @@ class Carry(NamedTuple):
     buffer: replay.Buffer  # [N, ...]
     key: Array  # [N, 2] raw uint32 keys
     bad_step: Array  # int32 []: first env step whose losses were non-finite, -1 if none
+    bad_data: Array  # int32 [N]: per seed, the first env step whose obs/reward was non-finite, -1 if none
 
 
 # ----- compiled pieces --------------------------------------------------------------------------------
@@ -145,7 +96,13 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable
 
     # The write is its own executable: fused with the update, XLA fuses the write into the
     # minibatch gather and then copies the whole buffer every step to keep the old version alive.
-    add = jax.jit(replay.add_lockstep, donate_argnums=0)
+    @partial(jax.jit, donate_argnums=0)
+    def add(buffer: replay.Buffer, bad_data: Array, transition: Transition, env_step: Array):
+        # The env's numbers are checked here, on the device, so that a NaN from the env is reported as such
+        # (not later as a NaN loss) without a host check per step.
+        finite = (jnp.isfinite(transition.obs).all(-1) & jnp.isfinite(transition.next_obs).all(-1)
+                  & jnp.isfinite(transition.reward))  # [N]
+        return replay.add_lockstep(buffer, transition), jnp.where((bad_data < 0) & ~finite, env_step, bad_data)
 
     @partial(jax.jit, static_argnames=("do_update", "random_action"), donate_argnums=0)
     def update_and_act(carry: Carry, obs: Array, env_step: Array, *, do_update, random_action):
@@ -161,10 +118,11 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable
             action = jax.vmap(partial(_random_action, agent))(k_act)
         else:
             action = act(state, obs, k_act, False)
-        return Carry(state, buffer, key, bad_step), action, metrics
+        return carry._replace(agent=state, key=key, bad_step=bad_step), action, metrics
 
     def step(carry: Carry, transition: Transition, obs: Array, env_step: Array, *, do_update, random_action):
-        carry = carry._replace(buffer=add(carry.buffer, transition))
+        buffer, bad_data = add(carry.buffer, carry.bad_data, transition, env_step)
+        carry = carry._replace(buffer=buffer, bad_data=bad_data)
         return update_and_act(carry, obs, env_step, do_update=do_update, random_action=random_action)
 
     return step
@@ -209,6 +167,16 @@ def evaluate(
     return np.array([r[:episodes] for r in returns])
 
 
+def summarize_returns(seeds: list[int], returns: np.ndarray) -> dict[str, Any]:
+    """Per-seed mean and std of `returns` [num_seeds, episodes] and the median of the per-seed means: the
+    `final_eval` of summary.json and the output of `softrl eval --json`."""
+    return {
+        "per_seed": [{"seed": s, "mean_return": float(np.mean(r)), "std_return": float(np.std(r))}
+                     for s, r in zip(seeds, returns)],
+        "median_return": float(np.median(np.mean(returns, axis=1))),
+    }
+
+
 # ----- the loop -----------------------------------------------------------------------------------------
 
 
@@ -217,17 +185,11 @@ def default_run_dir(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}-{stamp}"
 
 
-def config_to_dict(cfg: TrainConfig) -> dict:
-    return dataclasses.asdict(cfg)
+def _note(msg: str) -> None:
+    print(f"softrl: note: {msg}", file=sys.stderr, flush=True)
 
 
-def config_from_dict(d: dict) -> TrainConfig:
-    agent = d.get("agent", {})
-    agent = {**agent, "hidden": tuple(agent.get("hidden", (256, 256)))}
-    return TrainConfig(**{**d, "agent": AgentConfig(**agent)})
-
-
-def _init(agent: Agent, cfg: TrainConfig, envs: SeedEnvs, seeds: list[int]):
+def _init(agent: Agent, cfg: TrainConfig, envs: SeedEnvs, seeds: list[int]) -> Carry:
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])  # [N, 2]
     split = jax.vmap(jax.random.split)(keys)  # [N, 2, 2]: one key for init, one for the loop
     states = jax.vmap(agent.init)(split[:, 0])
@@ -242,7 +204,7 @@ def _init(agent: Agent, cfg: TrainConfig, envs: SeedEnvs, seeds: list[int]):
     )
     # Not capped at total_steps: a resumed run that trains longer must see the same buffer.
     buffer = jax.vmap(lambda _: replay.init(cfg.buffer_size, example))(jnp.arange(len(seeds)))
-    return Carry(states, buffer, split[:, 1], jnp.asarray(-1, jnp.int32))
+    return Carry(states, buffer, split[:, 1], jnp.asarray(-1, jnp.int32), jnp.full(len(seeds), -1, jnp.int32))
 
 
 def _to_transition(t: dict, discrete: bool) -> Transition:
@@ -250,133 +212,270 @@ def _to_transition(t: dict, discrete: bool) -> Transition:
     return Transition(t["obs"], action, t["reward"], t["next_obs"], t["terminated"], t["truncated"])
 
 
-def _buffer_payload(buffer: replay.Buffer) -> dict:
+@dataclasses.dataclass
+class _Run:
+    """The host side of one training run: what the named steps of `train` share."""
+
+    cfg: TrainConfig
+    run_dir: Path
+    seeds: list[int]
+    envs: SeedEnvs
+    agent: Agent
+    carry: Carry
+    action: np.ndarray  # [N, ...] the action to take at the next env step
+    start: int  # env steps done when this call began
+    lock: rundir.RunLock
+    logger: RunLogger | None = None
+    saved_step: int | None = None  # step of the newest checkpoint on disk
+    saved_at: float = dataclasses.field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        if self.logger is not None:
+            self.logger.close()
+        self.envs.close()
+        self.lock.release()
+
+
+# ----- checkpoints of a run -------------------------------------------------------------------------------
+
+
+def _host_rows(x: Array, size: int):
+    """Seed rows `x[i, :size]` as numpy views, one at a time: no copy of the whole array on a CPU."""
+    shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+    if all(s.device.platform == "cpu" for s in shards):
+        for shard in shards:
+            host = np.asarray(shard.data)  # zero-copy on the CPU backend
+            yield from (host[j, :size] for j in range(host.shape[0]))
+    else:
+        yield from (np.asarray(x[i, :size]) for i in range(x.shape[0]))
+
+
+def _buffer_tensors(buffer: replay.Buffer) -> dict[str, checkpoint.Tensor]:
     """Only the filled part of each buffer is saved (seeds fill in lockstep, so one size fits all)."""
     size = int(np.max(np.asarray(buffer.size)))
-    data = jax.tree.map(lambda d: np.asarray(d[:, :size]), buffer.data)
-    return {"data": data, "ptr": np.asarray(buffer.ptr), "size": np.asarray(buffer.size)}
+    out = {"buffer.ptr": checkpoint.tensor(buffer.ptr), "buffer.size": checkpoint.tensor(buffer.size)}
+    for path, d in jax.tree_util.tree_flatten_with_path(buffer.data)[0]:
+        shape = (d.shape[0], size, *d.shape[2:])
+        out["buffer.data" + jax.tree_util.keystr(path)] = checkpoint.Tensor(
+            np.dtype(d.dtype), shape, functools.partial(_host_rows, d, size))
+    return out
 
 
-def _restore_buffer(template: replay.Buffer, saved: dict) -> replay.Buffer:
-    size = int(np.max(saved["size"]))
+def _restore_buffer(template: replay.Buffer, arrays: dict[str, np.ndarray]) -> replay.Buffer:
+    size = int(np.max(arrays.get("buffer.size", 0)))
     cap = template.data.reward.shape[1]
     if size > cap:
-        raise checkpoint.CheckpointError(f"checkpoint buffer holds {size} transitions, more than capacity {cap}")
-    checkpoint.check_like(
-        jax.tree.map(lambda d: d[:, :0], saved["data"]), jax.tree.map(lambda d: d[:, :0], template.data), "buffer"
-    )
-    data = jax.tree.map(lambda t, d: jnp.asarray(t).at[:, :size].set(d), template.data, saved["data"])
-    return replay.Buffer(data, jnp.asarray(saved["ptr"]), jnp.asarray(saved["size"]))
+        raise CheckpointError(f"checkpoint buffer holds {size} transitions, more than capacity {cap}")
+    shaped = jax.tree.map(lambda d: jax.ShapeDtypeStruct((d.shape[0], size, *d.shape[2:]), d.dtype), template.data)
+    saved = checkpoint.tree_from("buffer.data", arrays, shaped, "buffer")
+    data = jax.tree.map(lambda t, d: t.at[:, :size].set(d), template.data, saved)
+    ptr = checkpoint.array_like(arrays, "buffer.ptr", template.ptr, "buffer.ptr")
+    size_ = checkpoint.array_like(arrays, "buffer.size", template.size, "buffer.size")
+    return replay.Buffer(data, jnp.asarray(ptr), jnp.asarray(size_))
 
 
-def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
-    """Train `cfg.seeds` agents at once. With `resume=RUN_DIR`, continue that run exactly.
+def _check_finite(run: _Run) -> None:
+    """Raise for the first non-finite thing: env data (obs/reward, which makes the losses NaN at the same step)
+    or a loss (whose NaN policy then makes the env's data NaN, later)."""
+    bad_data, bad_step = jax.device_get((run.carry.bad_data, run.carry.bad_step))
+    kept = (f"The last good checkpoint (step {run.saved_step}, in {rundir.checkpoints_dir(run.run_dir)}) was kept."
+            if run.saved_step is not None else "")
+    never = np.iinfo(np.int32).max
+    first_data = np.where(bad_data >= 0, bad_data, never)  # [N]
+    if first_data.min() < never and (bad_step < 0 or first_data.min() <= bad_step):
+        i = int(np.argmin(first_data))
+        raise NonFiniteEnvError(
+            f"environment {run.cfg.env} (seed {run.seeds[i]}) returned a non-finite observation or reward "
+            f"(NaN/inf) at env step {int(bad_data[i])}; stopped. {kept} Check the environment's dynamics and reward.")
+    if bad_step >= 0:
+        raise NonFiniteLossError(
+            f"non-finite loss (NaN/inf) at env step {int(bad_step)}; stopped. {kept} Try a lower --lr, "
+            f"or check the rewards and observations.")
 
-    Returns the final states, the final deterministic evaluation and timing. Writes
-    config, logs and checkpoints to the run directory.
-    """
-    cfg.validate()
+
+def _save(run: _Run, step: int) -> None:
+    """Checkpoint `step`. Raises (writing nothing) if the run went non-finite, and stops the run with a
+    one-line CheckpointError if the write fails (full disk, no permission): the older checkpoints stay."""
+    _check_finite(run)
+    tensors = {**checkpoint.tree_tensors("agent", run.carry.agent), **_buffer_tensors(run.carry.buffer),
+               "key": checkpoint.tensor(run.carry.key), "action": checkpoint.tensor(run.action)}
+    envs = checkpoint.encode_state(run.envs.get_state(), "envs", tensors)
+    meta = {"config": config_to_dict(run.cfg), "seeds": run.seeds, "envs": envs}
+    try:
+        checkpoint.save(rundir.checkpoints_dir(run.run_dir), step, meta, tensors)
+    except OSError as err:
+        kept = f"the checkpoint of step {run.saved_step} is kept" if run.saved_step is not None else "none was kept"
+        raise CheckpointError(
+            f"could not write the checkpoint of step {step} in {rundir.checkpoints_dir(run.run_dir)}: "
+            f"{err.strerror or err}; the run stopped and {kept}. Fix that, then resume with "
+            f"`softrl train --resume {run.run_dir}`") from None
+    run.saved_step, run.saved_at = step, time.monotonic()
+
+
+def _resume_conflicts(saved: TrainConfig, cfg: TrainConfig, run_dir: Path) -> None:
+    """Refuse, naming each, the options that differ from the checkpoint's and could change the trajectory."""
+    bad = [f"{k} {old!r} -> {new!r}" for k, old, new in config_diff(saved, cfg) if k not in RESUMABLE_FIELDS]
+    if bad:
+        raise CheckpointError(
+            f"the run in {run_dir} was trained with other settings, which a resume cannot change: {'; '.join(bad)}. "
+            f"Only {', '.join(f for f in RESUMABLE_FIELDS if f != 'run_dir')} may change on resume")
+
+
+def _restore(run: _Run) -> None:
+    """Load the newest readable checkpoint of `run.run_dir` into `run` (falls back to the previous one)."""
+    rundir.refuse_legacy(run.run_dir)
+    root = rundir.checkpoints_dir(run.run_dir)
+    try:
+        meta, arrays, path = checkpoint.load_latest(root, _note)
+    except CheckpointError as err:
+        if rundir.has_checkpoint(run.run_dir) or root.exists():
+            raise
+        raise CheckpointError(f"{err}: nothing to resume; start the run again with --overwrite") from None
+    _resume_conflicts(config_from_dict(meta["config"]), run.cfg, run.run_dir)
+    start = int(meta["step"])
+    if run.cfg.total_steps < start:
+        raise ValueError(f"--total-steps {run.cfg.total_steps} is below the {start} steps the run has done")
+    agent = checkpoint.tree_from("agent", arrays, run.carry.agent, "agent state")
+    key = checkpoint.array_like(arrays, "key", run.carry.key, "PRNG keys")
+    action = checkpoint.array_like(arrays, "action", run.action, "next action")
+    buffer = _restore_buffer(run.carry.buffer, arrays)
+    run.carry = run.carry._replace(agent=jax.tree.map(jnp.asarray, agent), buffer=buffer, key=jnp.asarray(key))
+    run.envs.set_state(checkpoint.decode_state(meta["envs"], arrays))
+    run.action, run.start, run.saved_step = action, start, start
+    for step, newer in checkpoint.list_checkpoints(root):
+        if step > start:  # damaged, and from a future this run no longer has
+            _note(f"removing the unreadable checkpoint {newer}")
+            shutil.rmtree(newer, ignore_errors=True)
+
+
+# ----- the named steps of train ---------------------------------------------------------------------------
+
+
+def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run:
+    """Set up a new run (checkpointed at step 0) or reopen one at its newest checkpoint."""
     # First, before any JAX computation: the devices can only be chosen while the backend is not started.
     sharding = seed_sharding(cfg.seeds, min(use_cpu_devices(cfg.cpu_devices), cfg.cpu_devices))
-    seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    envs = SeedEnvs(cfg.env, seeds)
-    agent = make_agent(cfg.algo, cfg.agent, envs.spec)
-    step_fn = make_step_fn(agent, cfg.agent.batch_size, cfg.gradient_steps)
-
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or default_run_dir(cfg))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = run_dir / "checkpoint.pkl"
-    carry = _init(agent, cfg, envs, seeds)
-    start = 0
-    obs = envs.reset()
-    if resume is not None:
-        payload = checkpoint.load(ckpt_path)
-        saved_cfg = dict(payload["config"])
-        for field in ("algo", "env", "seed", "seeds", "agent", "buffer_size", "train_freq", "gradient_steps"):
-            if saved_cfg.get(field) != config_to_dict(cfg).get(field):
-                raise checkpoint.CheckpointError(
-                    f"checkpoint in {run_dir} was written with {field}={saved_cfg.get(field)!r}, "
-                    f"but this run has {field}={config_to_dict(cfg).get(field)!r}"
-                )
-        agent_state = checkpoint.check_like(payload["agent"], carry.agent, "agent state")
-        buffer = _restore_buffer(carry.buffer, payload["buffer"])
-        carry = Carry(agent_state, buffer, jnp.asarray(payload["key"]), jnp.asarray(-1, jnp.int32))
-        envs.set_state(payload["envs"])
-        obs = envs.obs
-        start = int(payload["step"])
-        action = np.asarray(payload["action"])
-    (run_dir / "config.json").write_text(json.dumps(config_to_dict(cfg), indent=2))
-    logger = RunLogger(run_dir, seeds, cfg.tensorboard)
-    if resume is not None:
-        logger.truncate_after(start)
-
-    def save_checkpoint(step: int) -> None:
-        bad = int(carry.bad_step)
-        if bad >= 0:
-            raise NonFiniteLossError(
-                f"non-finite loss (NaN/inf) at env step {bad}; stopped. The last good checkpoint "
-                f"({ckpt_path}, if any) was kept. Try a lower --lr, or check the rewards and observations."
-            )
-        checkpoint.save(
-            ckpt_path,
-            {
-                "config": config_to_dict(cfg),
-                "step": step,
-                "agent": carry.agent,
-                "buffer": _buffer_payload(carry.buffer),
-                "key": carry.key,
-                "action": action,
-                "envs": envs.get_state(),
-            },
-        )
-
-    if resume is None:
-        init_key = jax.vmap(jax.random.split)(carry.key)
-        carry = carry._replace(key=init_key[:, 0])
-        if cfg.learning_starts > 0:
-            action = np.asarray(jax.vmap(partial(_random_action, agent))(init_key[:, 1]))
+    lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
+    envs = None
+    try:
+        if resume is not None:
+            rundir.refuse_legacy(run_dir)
+        if resume is not None and (run_dir / "config.json").exists():  # refuse early, before building anything
+            _resume_conflicts(config_from_dict(json.loads((run_dir / "config.json").read_text())), cfg, run_dir)
+        seeds = [cfg.seed + i for i in range(cfg.seeds)]
+        envs = SeedEnvs(cfg.env, seeds)
+        cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
+        agent = make_agent(cfg.algo, cfg.agent, envs.spec)
+        carry = _init(agent, cfg, envs, seeds)
+        # The action slot's shape and dtype: what _random_action gives (and a checkpoint must hold).
+        action = jax.eval_shape(jax.vmap(partial(_random_action, agent)), carry.key)
+    except BaseException:
+        if envs is not None:
+            envs.close()
+        lock.release()
+        raise
+    run = _Run(cfg, run_dir, seeds, envs, agent, carry, np.zeros(action.shape, action.dtype), 0, lock)
+    try:
+        obs = envs.reset()  # also before a restore: it builds what the env state is written into
+        if resume is not None:
+            _restore(run)
         else:
-            action = np.asarray(_act_batch(agent, carry.agent, jnp.asarray(obs), init_key[:, 1], False))
-    if sharding is not None:  # seed groups on separate devices; the compiled step follows the inputs' sharding
-        carry = carry._replace(agent=jax.device_put(carry.agent, sharding),
-                               buffer=jax.device_put(carry.buffer, sharding), key=jax.device_put(carry.key, sharding))
+            _first_action(run, obs)
+        if sharding is not None:  # seed groups on separate devices; the compiled step follows the inputs' sharding
+            c = run.carry
+            run.carry = c._replace(agent=jax.device_put(c.agent, sharding), buffer=jax.device_put(c.buffer, sharding),
+                                   key=jax.device_put(c.key, sharding))
+        _write_json(run_dir / "config.json", config_to_dict(cfg))
+        (run_dir / "summary.json").unlink(missing_ok=True)  # the run is not finished (again)
+        run.logger = RunLogger(run_dir, seeds, cfg.tensorboard)
+        run.logger.truncate_after(run.start)
+        if resume is None:
+            _save(run, 0)  # a run stopped before its first scheduled checkpoint can still be resumed
+    except BaseException:
+        run.close()
+        raise
+    return run
 
-    progress = _Progress(cfg, start) if cfg.progress else None
+
+def _first_action(run: _Run, obs: np.ndarray) -> None:
+    init_key = jax.vmap(jax.random.split)(run.carry.key)
+    run.carry = run.carry._replace(key=init_key[:, 0])
+    if run.cfg.learning_starts > 0:
+        run.action = np.asarray(jax.vmap(partial(_random_action, run.agent))(init_key[:, 1]))
+    else:
+        run.action = np.asarray(_act_batch(run.agent, run.carry.agent, jnp.asarray(obs), init_key[:, 1], False))
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+class _Clock:
+    """Wall time of the call, and of the part after the first update (steps/s without compilation)."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.learn_t0: float | None = None
+        self.learn_step0 = 0
+        self.t_end = self.t0
+
+    def first_update(self, step: int) -> None:
+        if self.learn_t0 is None:
+            self.learn_t0, self.learn_step0 = time.perf_counter(), step
+
+    def timing(self, cfg: TrainConfig, start: int) -> dict[str, Any]:
+        n = cfg.seeds
+        out: dict[str, Any] = {"wall_s": self.t_end - self.t0, "env_steps_per_seed": cfg.total_steps - start,
+                               "num_seeds": n}
+        if self.learn_t0 is not None and self.t_end > self.learn_t0:
+            sps = (cfg.total_steps - self.learn_step0) / (self.t_end - self.learn_t0)
+            out.update(steps_per_s_after_learning_starts=sps * n,
+                       seconds_after_learning_starts=self.t_end - self.learn_t0,
+                       per_seed_steps_per_s=sps, updates_per_s=sps * n * cfg.gradient_steps / cfg.train_freq)
+        return out
+
+
+def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
+    """Env steps `start + 1 .. total_steps`, or until SIGINT/SIGTERM. Returns (last step done, interrupted)."""
+    cfg, seeds, envs, logger = run.cfg, run.seeds, run.envs, run.logger
+    assert logger is not None
+    step_fn = make_step_fn(run.agent, cfg.agent.batch_size, cfg.gradient_steps)
+    progress = _Progress(cfg, run.start) if cfg.progress else None
     recent: list[float] = []
     metrics: dict = {}
-    learn_t0, learn_steps0 = None, None
-    t0 = time.perf_counter()
+    period = cfg.checkpoint_minutes * 60.0
     stop = _StopFlag()
-    step = start
+    step = run.start
     try:
-        for step in range(start + 1, cfg.total_steps + 1):
-            transition, finished = envs.step(action)
+        for step in range(run.start + 1, cfg.total_steps + 1):
+            try:
+                transition, finished = envs.step(run.action)
+            except EnvStepError as err:
+                raise EnvError(f"{err} (at env step {step}); stopped. The last checkpoint (step {run.saved_step}) "
+                               f"is kept in {rundir.checkpoints_dir(run.run_dir)}") from err
             for i, ret, length in finished:
                 logger.write(seeds[i], "episodes", {"step": step, "return": ret, "length": length})
                 recent.append(ret)
             do_update = step >= cfg.learning_starts and step % cfg.train_freq == 0
-            carry, action_dev, m = step_fn(
-                carry,
-                _to_transition(transition, envs.discrete),
-                envs.obs,
-                np.int32(step),
-                do_update=do_update,
-                random_action=step < cfg.learning_starts,
-            )
-            action = np.asarray(action_dev)
-            if do_update and learn_t0 is None:
-                # The clock for steps/s starts after the first update has compiled and run.
-                learn_t0, learn_steps0 = time.perf_counter(), step
+            run.carry, action_dev, m = step_fn(run.carry, _to_transition(transition, envs.discrete), envs.obs,
+                                               np.int32(step), do_update=do_update,
+                                               random_action=step < cfg.learning_starts)
+            run.action = np.asarray(action_dev)
+            if do_update:
+                clock.first_update(step)
             if m:
                 metrics = m
             if cfg.log_every and step % cfg.log_every == 0:
-                if int(carry.bad_step) >= 0:
-                    save_checkpoint(step)  # raises with the step named, writes nothing
-                _log_train(logger, seeds, step, metrics, time.perf_counter() - t0, step - start)
+                _check_finite(run)
+                _log_train(logger, seeds, step, metrics, time.perf_counter() - clock.t0, step - run.start)
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.total_steps:
-                _log_eval(logger, seeds, step, evaluate(agent, carry.agent, cfg.env, seeds, cfg.eval_episodes))
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
-                save_checkpoint(step)
+                _log_eval(logger, seeds, step, evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes))
+            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or (
+                    period and step % 100 == 0 and time.monotonic() - run.saved_at >= period):
+                _save(run, step)
             if progress is not None:
                 progress.update(step, recent[-len(seeds) * 5 :])
             if stop.requested:
@@ -385,52 +484,48 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> TrainResult:
         if progress is not None:
             progress.close()
         stop.restore()
-    jax.block_until_ready(carry)
-    t_end = time.perf_counter()
-    if stop.requested and step < cfg.total_steps:
-        # Ctrl-C / SIGTERM is honoured between steps, so the saved state is consistent: nothing is lost.
-        save_checkpoint(step)
-        logger.close()
-        envs.close()
-        raise KeyboardInterrupt(f"interrupted; run saved at step {step}. Resume with: softrl train --resume {run_dir}")
-    save_checkpoint(cfg.total_steps)
-    eval_returns = evaluate(agent, carry.agent, cfg.env, seeds, cfg.eval_episodes)
-    _log_eval(logger, seeds, cfg.total_steps, eval_returns)
-    logger.close()
-    envs.close()
+    jax.block_until_ready(run.carry)
+    clock.t_end = time.perf_counter()
+    return step, stop.requested and step < cfg.total_steps
 
-    n = len(seeds)
-    timing: dict[str, Any] = {"wall_s": t_end - t0, "env_steps_per_seed": cfg.total_steps - start, "num_seeds": n}
-    if learn_t0 is not None and t_end > learn_t0:
-        learned = cfg.total_steps - learn_steps0
-        sps = learned / (t_end - learn_t0)
-        timing.update(
-            steps_per_s_after_learning_starts=sps * n,
-            seconds_after_learning_starts=t_end - learn_t0,
-            per_seed_steps_per_s=sps,
-            updates_per_s=sps * n * cfg.gradient_steps / cfg.train_freq,
-        )
-    summary = {
-        "config": config_to_dict(cfg),
-        "timing": timing,
-        "final_eval": {
-            "per_seed": [
-                {"seed": s, "mean_return": float(np.mean(r)), "std_return": float(np.std(r))}
-                for s, r in zip(seeds, eval_returns)
-            ],
-            "median_return": float(np.median(eval_returns.mean(axis=1))),
-        },
-    }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return TrainResult(
-        states=carry.agent,
-        eval_returns=eval_returns,
-        run_dir=run_dir,
-        timing=timing,
-        agent=agent,
-        seeds=seeds,
-        updates=np.asarray(carry.agent.step),
-    )
+
+def _finish(run: _Run, clock: _Clock) -> TrainResult:
+    """Final checkpoint, final evaluation and summary.json."""
+    cfg, seeds = run.cfg, run.seeds
+    _save(run, cfg.total_steps)
+    eval_returns = evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes)
+    assert run.logger is not None
+    _log_eval(run.logger, seeds, cfg.total_steps, eval_returns)
+    timing = clock.timing(cfg, run.start)
+    summary = {"config": config_to_dict(cfg), "timing": timing, "final_eval": summarize_returns(seeds, eval_returns)}
+    _write_json(run.run_dir / "summary.json", summary)
+    return TrainResult(states=run.carry.agent, eval_returns=eval_returns, run_dir=run.run_dir, timing=timing,
+                       agent=run.agent, seeds=seeds, updates=np.asarray(run.carry.agent.step))
+
+
+def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool = False) -> TrainResult:
+    """Train `cfg.seeds` agents at once. With `resume=RUN_DIR`, continue that run exactly.
+
+    Returns the final states, the final deterministic evaluation and timing. Writes config, logs and
+    checkpoints to the run directory (layout: softrl.rundir). A new run into a folder that holds a run is
+    refused unless `overwrite=True`, which deletes it first. On resume, only the fields in
+    `config.RESUMABLE_FIELDS` may differ from the checkpoint's config. SIGINT/SIGTERM stop after the current
+    step with a checkpoint and raise KeyboardInterrupt.
+    """
+    cfg.validate()
+    run = _start(cfg, resume, overwrite)
+    try:
+        clock = _Clock()
+        step, interrupted = _step_loop(run, clock)
+        if interrupted:
+            # Ctrl-C / SIGTERM is honoured between steps, so the saved state is consistent: nothing is lost.
+            if run.saved_step != step:
+                _save(run, step)
+            raise KeyboardInterrupt(f"interrupted; run saved at step {step}. "
+                                    f"Resume with: softrl train --resume {run.run_dir}")
+        return _finish(run, clock)
+    finally:
+        run.close()
 
 
 class _StopFlag:
@@ -500,16 +595,19 @@ class _Progress:
 
 
 def load_run(run_dir: str | Path) -> tuple[TrainConfig, Agent, Any, list[int]]:
-    """Config, agent and (batched) agent states from a run directory's checkpoint."""
+    """Config, agent and (batched) agent states from a run directory's newest readable checkpoint."""
     run_dir = Path(run_dir)
-    payload = checkpoint.load(run_dir / "checkpoint.pkl")
-    cfg = config_from_dict(payload["config"])
+    rundir.refuse_legacy(run_dir)
+    meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note)
+    cfg = config_from_dict(meta["config"])
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     envs = SeedEnvs(cfg.env, seeds[:1])
     agent = make_agent(cfg.algo, cfg.agent, envs.spec)
     envs.close()
-    template = jax.vmap(agent.init)(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
-    return cfg, agent, checkpoint.check_like(payload["agent"], template, "agent state"), seeds
+    template = jax.eval_shape(jax.vmap(agent.init), jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
+    states = checkpoint.tree_from("agent", arrays, template, "agent state")
+    return cfg, agent, jax.tree.map(jnp.asarray, states), seeds
 
 
-__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "train", "evaluate", "load_run"]
+__all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "NonFiniteEnvError", "train", "evaluate", "load_run",
+           "summarize_returns"]

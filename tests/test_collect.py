@@ -136,3 +136,20 @@ def test_env_state_roundtrip_is_exact_for_mujoco():
     second = [other.step(a)[0]["next_obs"] for a in actions]
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_add_lockstep_equals_vmap_add_past_wrap_around():
+    n, cap = 3, 5
+    example = Transition(jnp.zeros(2), jnp.zeros(1), jnp.zeros(()), jnp.zeros(2), jnp.zeros((), bool),
+                         jnp.zeros((), bool))
+    lock = jax.vmap(lambda _: replay.init(cap, example))(jnp.arange(n))
+    vm = lock
+    add_lock, add_vmap = jax.jit(replay.add_lockstep), jax.jit(jax.vmap(replay.add))
+    rng = np.random.default_rng(0)
+    for _ in range(2 * cap + 2):  # wraps around twice
+        t = Transition(*(jnp.asarray(rng.normal(size=(n, *np.shape(x))).astype(np.asarray(x).dtype))
+                         for x in example))
+        lock, vm = add_lock(lock, t), add_vmap(vm, t)
+        for x, y in zip(jax.tree.leaves(lock), jax.tree.leaves(vm)):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert np.asarray(lock.ptr).tolist() == [2] * n and np.asarray(lock.size).tolist() == [cap] * n

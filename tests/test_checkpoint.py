@@ -1,0 +1,115 @@
+"""The checkpoint format (softrl.checkpoint): a plain safetensors file plus JSON, written atomically, checked on
+load, two kept, and nothing in it executed."""
+
+import errno
+import json
+
+import numpy as np
+import pytest
+
+from softrl import checkpoint
+from softrl.checkpoint import CheckpointError, Tensor, tensor
+
+
+def arrays_example():
+    rng = np.random.default_rng(0)
+    return {
+        "a": rng.normal(size=(3, 5)).astype(np.float32),
+        "b": np.arange(7, dtype=np.int32),
+        "flags": np.array([True, False, True]),
+        "key": np.array([[1, 2**32 - 1]], np.uint32),
+        "x64": np.array(np.pi),
+        "empty": np.zeros((2, 0, 4), np.float32),
+    }
+
+
+def test_roundtrip_is_exact_and_readable_by_safetensors(tmp_path):
+    arrs = arrays_example()
+    # A tensor given in row pieces, as the replay buffer is.
+    big = np.arange(4 * 6 * 2, dtype=np.float32).reshape(4, 6, 2)
+    tensors = {k: tensor(v) for k, v in arrs.items()}
+    tensors["rows"] = Tensor(big.dtype, (4, 3, 2), lambda: (big[i, :3] for i in range(4)))
+    path = checkpoint.save(tmp_path, 7, {"config": {"x": 1}}, tensors)
+    meta, back = checkpoint.load(path)
+    assert meta["step"] == 7 and meta["config"] == {"x": 1} and path.name == "step_000000007"
+    for k, v in arrs.items():
+        assert back[k].dtype == v.dtype and back[k].shape == v.shape
+        np.testing.assert_array_equal(back[k], v)
+    np.testing.assert_array_equal(back["rows"], big[:, :3])
+    from safetensors.numpy import load_file  # the file is a standard safetensors file
+
+    other = load_file(path / checkpoint.ARRAYS)
+    np.testing.assert_array_equal(other["rows"], big[:, :3])
+    np.testing.assert_array_equal(other["key"], arrs["key"])
+
+
+def test_keeps_the_newest_two_and_resaving_a_step_replaces_it(tmp_path):
+    for step in (0, 10, 20, 30):
+        checkpoint.save(tmp_path, step, {}, {"v": tensor(np.array([step]))})
+    assert [s for s, _ in checkpoint.list_checkpoints(tmp_path)] == [20, 30]
+    checkpoint.save(tmp_path, 30, {}, {"v": tensor(np.array([31]))})
+    assert checkpoint.load(checkpoint.step_dir(tmp_path, 30))[1]["v"].tolist() == [31]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_000000020", "step_000000030"]
+
+
+def test_corrupt_or_truncated_newest_falls_back_to_the_previous(tmp_path):
+    for step in (10, 20):
+        checkpoint.save(tmp_path, step, {}, {"v": tensor(np.full(100, step, np.float32))})
+    newest = checkpoint.step_dir(tmp_path, 20) / checkpoint.ARRAYS
+    raw = bytearray(newest.read_bytes())
+    raw[-5] ^= 1  # one bit in the data: only the checksum sees it
+    newest.write_bytes(bytes(raw))
+    notes = []
+    meta, arrays, path = checkpoint.load_latest(tmp_path, notes.append)
+    assert meta["step"] == 10 and arrays["v"][0] == 10 and "step_000000020" in notes[0] and "checksum" in notes[0]
+    newest.write_bytes(bytes(raw[:-50]))
+    notes.clear()
+    assert checkpoint.load_latest(tmp_path, notes.append)[0]["step"] == 10 and "truncated" in notes[0]
+    (checkpoint.step_dir(tmp_path, 10) / checkpoint.META).write_text('{"format": "softrl-checkpoint", "vers')
+    with pytest.raises(CheckpointError, match="no readable checkpoint"):
+        checkpoint.load_latest(tmp_path, notes.append)
+    with pytest.raises(CheckpointError, match="no checkpoint in"):
+        checkpoint.load_latest(tmp_path / "nothing", notes.append)
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    checkpoint.save(tmp_path, 10, {}, {"v": tensor(np.ones(10))})
+
+    def pieces():  # the disk fills up half way through the array file
+        yield np.ones(5)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        checkpoint.save(tmp_path, 20, {}, {"v": Tensor(np.dtype(np.float64), (10,), pieces)})
+    assert [p.name for p in tmp_path.iterdir()] == ["step_000000010"]  # no partial folder left behind
+    assert checkpoint.load_latest(tmp_path, print)[0]["step"] == 10
+
+
+def test_header_lies_are_refused(tmp_path):
+    path = checkpoint.save(tmp_path, 1, {}, {"v": tensor(np.ones(4, np.float32))})
+    meta = json.loads((path / checkpoint.META).read_text())
+    meta["version"] = 1
+    (path / checkpoint.META).write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="version 1"):
+        checkpoint.load(path)
+
+
+def test_env_state_encoding_is_json_plus_arrays_and_exact():
+    rng = np.random.Generator(np.random.PCG64(3))
+    state = {"envs": [{"levels": [{"_elapsed_steps": 3, "flag": True, "name": "x", "t": (1, 2.5), "none": None,
+                                   "arr": np.arange(3.0), "scalar": np.float32(1.5), "big": 2**100}],
+                       "np_random": rng.bit_generator.state}],
+             "obs": np.ones((1, 3), np.float32)}
+    tensors = {}
+    enc = checkpoint.encode_state(state, "envs", tensors)
+    text = json.dumps(enc)  # plain JSON
+    back = checkpoint.decode_state(json.loads(text), {k: np.asarray(t.chunks()[0]) for k, t in tensors.items()})
+    lvl = back["envs"][0]["levels"][0]
+    assert lvl["t"] == (1, 2.5) and lvl["big"] == 2**100 and lvl["flag"] is True and lvl["none"] is None
+    assert type(lvl["scalar"]) is np.float32 and lvl["scalar"] == 1.5
+    np.testing.assert_array_equal(lvl["arr"], np.arange(3.0))
+    other = np.random.Generator(np.random.PCG64())
+    other.bit_generator.state = back["envs"][0]["np_random"]
+    assert other.random() == rng.random()
+    with pytest.raises(CheckpointError, match="without pickle"):
+        checkpoint.encode_state({"obj": object()}, "envs", {})
