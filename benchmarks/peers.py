@@ -149,10 +149,23 @@ def _run_child(
 
 
 def _self_child_cmd(
-    peer: str, env_id: str, steps: int, learning_starts: int, seed: int, accelerator: bool = False
+    peer: str,
+    env_id: str,
+    steps: int,
+    learning_starts: int,
+    seed: int,
+    accelerator: bool = False,
+    *,
+    python: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> list[str]:
+    """This file run as a child (``--child``) for ``peer``, by ``python`` (default: the current interpreter).
+
+    The module imports only the standard library at the top, so any interpreter that has the peer's own
+    dependencies can run it.
+    """
     return [
-        sys.executable,
+        python or sys.executable,
         str(Path(__file__).resolve()),
         "--child",
         "--peer",
@@ -166,10 +179,12 @@ def _self_child_cmd(
         "--seed",
         str(seed),
         *(["--accelerator"] if accelerator else []),
+        *extra,
     ]
 
 
-def run_sb3(
+def run_sb3_family(
+    lib: str,
     env_id: str,
     steps: int,
     learning_starts: int,
@@ -180,25 +195,13 @@ def run_sb3(
     verbose=False,
     accelerator: bool = False,
 ) -> dict[str, Any]:
-    """stable-baselines3 SAC (torch, CPU or with ``accelerator`` the GPU) in a subprocess."""
-    cmd = _self_child_cmd("sb3", env_id, steps, learning_starts, seed, accelerator)
-    env = _child_env(threads=threads, accelerator=accelerator)
-    return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
+    """SAC of stable-baselines3 (``lib="sb3"``, torch) or SBX (``"sbx"``, JAX) in a subprocess.
 
-
-def run_sbx(
-    env_id: str,
-    steps: int,
-    learning_starts: int,
-    seed: int = 0,
-    *,
-    timeout: float | None = None,
-    threads: int | None = None,
-    verbose=False,
-    accelerator: bool = False,
-) -> dict[str, Any]:
-    """SBX SAC (JAX, CPU or with ``accelerator`` the GPU) in a subprocess."""
-    cmd = _self_child_cmd("sbx", env_id, steps, learning_starts, seed, accelerator)
+    CPU, or with ``accelerator`` the GPU. Both share SB3's API, so one child (``_train_sb3_family``) serves both.
+    """
+    if lib not in ("sb3", "sbx"):
+        raise ValueError(f"not an SB3-family peer: {lib!r}; choose sb3 or sbx")
+    cmd = _self_child_cmd(lib, env_id, steps, learning_starts, seed, accelerator)
     env = _child_env(threads=threads, accelerator=accelerator)
     return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
 
@@ -248,44 +251,6 @@ def run_cleanrl(
     return _run_child(cmd, cwd=_work_dir(), env=_child_env(threads=threads), timeout=timeout, verbose=verbose)
 
 
-_SOFTRL_SNIPPET = """
-import dataclasses, json, sys
-from softrl.loop import TrainConfig, train
-
-env_id, total_steps, learning_starts, seeds, run_dir, tag, cpu_devices = (
-    sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6], int(sys.argv[7]))
-kwargs = dict(algo="sac", env=env_id, seeds=seeds, total_steps=total_steps,
-              learning_starts=learning_starts, eval_every=0, progress=False, run_dir=run_dir)
-if cpu_devices > 1:
-    kwargs["cpu_devices"] = cpu_devices
-# Untimed extras that only shorten the wall time (final evaluation, checkpoints), if the config has them.
-names = {f.name for f in dataclasses.fields(TrainConfig)} if dataclasses.is_dataclass(TrainConfig) else set()
-kwargs.update({k: v for k, v in dict(eval_episodes=1, checkpoint_every=0).items() if k in names})
-result = train(TrainConfig(**kwargs))
-timing = dict(result.timing)
-try:
-    from importlib.metadata import version
-    ver = version("softrl")
-except Exception:
-    import softrl
-    ver = getattr(softrl, "__version__", "dev")
-import jax
-rate = float(timing["steps_per_s_after_learning_starts"])
-steps_timed = (total_steps - learning_starts) * seeds
-seconds = timing.get("seconds_after_learning_starts")
-seconds = float(seconds) if seconds is not None else (steps_timed / rate if rate > 0 else float("nan"))
-per_seed = timing.get("per_seed_steps_per_s")
-per_seed = [float(x) for x in per_seed] if isinstance(per_seed, (list, tuple)) else per_seed
-record = {
-    "library": "softrl", "version": ver, "env": env_id, "steps_timed": steps_timed,
-    "seconds": seconds, "steps_per_s": rate, "per_seed_steps_per_s": per_seed,
-    "learning_starts": learning_starts, "seeds": seeds, "backend": "jax " + jax.__version__,
-    "cpu_devices": len(jax.devices()),
-}
-print(tag + json.dumps(record), flush=True)
-"""
-
-
 def _work_dir() -> Path:
     """benchmarks/_work/ (git-ignored): the children's working directory, so stray files land there."""
     WORK_DIR.mkdir(parents=True, exist_ok=True)
@@ -310,26 +275,16 @@ def run_softrl(
     cpu_devices: int = 1,
     accelerator: bool = False,
 ) -> dict[str, Any]:
-    """softrl SAC through ``softrl.loop.train`` in a ``python -c`` subprocess.
+    """softrl SAC through ``softrl.loop.train`` in a subprocess that runs ``train_softrl`` (this file, ``--child``).
 
     ``total_steps`` is ``learning_starts + steps`` per seed. ``steps_per_s`` is the aggregate env-steps/s over
     all seeds after learning starts, as ``result.timing`` reports it; ``steps_timed`` sums over seeds.
-    The working tree is put first on ``PYTHONPATH``.
+    The child runs on ``python`` (default ``softrl_python()``) with the working tree first on ``PYTHONPATH``.
     """
-    py = python or softrl_python()
     with tempfile.TemporaryDirectory(prefix="softrl-bench-") as run_dir:
-        cmd = [
-            py,
-            "-c",
-            _SOFTRL_SNIPPET,
-            env_id,
-            str(learning_starts + steps),
-            str(learning_starts),
-            str(seeds),
-            run_dir,
-            RESULT_TAG,
-            str(cpu_devices),
-        ]
+        extra = ("--softrl-seeds", str(seeds), "--run-dir", run_dir, "--cpu-devices", str(cpu_devices))
+        cmd = _self_child_cmd("softrl", env_id, steps, learning_starts, 0, accelerator,
+                              python=python or softrl_python(), extra=extra)
         env = _child_env(pythonpath=REPO_ROOT, threads=threads, accelerator=accelerator)
         return _run_child(cmd, cwd=_work_dir(), env=env, timeout=timeout, verbose=verbose)
 
@@ -364,7 +319,8 @@ def run_peer(
             accelerator=accelerator,
         )
     else:
-        runners = {"sb3": run_sb3, "sbx": run_sbx, "cleanrl": run_cleanrl}
+        runners = {"sb3": partial(run_sb3_family, "sb3"), "sbx": partial(run_sb3_family, "sbx"),
+                   "cleanrl": run_cleanrl}
         if peer not in runners:
             raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
         record = runners[peer](
@@ -373,6 +329,54 @@ def run_peer(
         )
     record["threads_cap"] = threads
     return record
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Child side: softrl
+# ----------------------------------------------------------------------------------------------------------
+
+
+def train_softrl(env_id: str, steps: int, learning_starts: int, seeds: int, run_dir: str,
+                 cpu_devices: int = 1) -> dict[str, Any]:
+    """Child: train softrl SAC for ``learning_starts + steps`` env steps per seed and return the record.
+
+    Runs in the child's interpreter, so softrl and JAX are imported here, not at the top of this file.
+    The config keys that only shorten the untimed wall time (final evaluation, checkpoints) are set only
+    if this softrl's ``TrainConfig`` has them, so older checkouts (``--softrl-python``) run too.
+    """
+    import dataclasses
+    from importlib.metadata import PackageNotFoundError, version
+
+    import jax
+
+    from softrl.loop import TrainConfig, train
+
+    total_steps = learning_starts + steps
+    kwargs: dict[str, Any] = dict(algo="sac", env=env_id, seeds=seeds, total_steps=total_steps,
+                                  learning_starts=learning_starts, eval_every=0, progress=False, run_dir=run_dir)
+    if cpu_devices > 1:
+        kwargs["cpu_devices"] = cpu_devices
+    names = {f.name for f in dataclasses.fields(TrainConfig)} if dataclasses.is_dataclass(TrainConfig) else set()
+    kwargs.update({k: v for k, v in {"eval_episodes": 1, "checkpoint_every": 0}.items() if k in names})
+    timing = dict(train(TrainConfig(**kwargs)).timing)
+    try:
+        ver = version("softrl")
+    except PackageNotFoundError:
+        import softrl
+
+        ver = getattr(softrl, "__version__", "dev")
+    rate = float(timing["steps_per_s_after_learning_starts"])
+    steps_timed = steps * seeds
+    seconds = timing.get("seconds_after_learning_starts")
+    seconds = float(seconds) if seconds is not None else (steps_timed / rate if rate > 0 else float("nan"))
+    per_seed = timing.get("per_seed_steps_per_s")
+    per_seed = [float(x) for x in per_seed] if isinstance(per_seed, (list, tuple)) else per_seed
+    return {
+        "library": "softrl", "version": ver, "env": env_id, "steps_timed": steps_timed,
+        "seconds": seconds, "steps_per_s": rate, "per_seed_steps_per_s": per_seed,
+        "learning_starts": learning_starts, "seeds": seeds, "backend": "jax " + jax.__version__,
+        "cpu_devices": len(jax.devices()),
+    }
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -750,12 +754,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="echo the children's output to stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--accelerator", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", default=None, help=argparse.SUPPRESS)  # softrl child only
+    parser.add_argument("--cpu-devices", type=int, default=1, help=argparse.SUPPRESS)  # softrl child only
     args = parser.parse_args(argv)
 
     if args.child:
-        record = _train_sb3_family(
-            args.peer, args.env, args.steps, args.learning_starts, args.seed, args.accelerator
-        )
+        if args.peer == "softrl":
+            record = train_softrl(args.env, args.steps, args.learning_starts, args.softrl_seeds, args.run_dir,
+                                  args.cpu_devices)
+        else:
+            record = _train_sb3_family(
+                args.peer, args.env, args.steps, args.learning_starts, args.seed, args.accelerator
+            )
         print(RESULT_TAG + json.dumps(record), flush=True)
         return 0
 

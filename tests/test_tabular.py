@@ -193,13 +193,13 @@ def test_vmap_over_alpha_and_gamma_equals_loops():
 
 
 def test_float32_tiny_alpha_and_large_rewards_are_stable():
-    """float32: alpha = 1e-6 with |Q| ~ 1e4 stays finite and matches hard VI; tol is relative."""
+    """dtype=float32: alpha = 1e-6 with |Q| ~ 1e4 stays finite and matches hard VI; tol is relative."""
     base = chain(4, slip=0.1, gamma=0.9)
     mdp = base.replace(R=base.R * 1e3 + 1.0)
-    assert mdp.R.dtype == jnp.float32
     hard = np_hard_value_iteration(mdp.P, mdp.R, 0.9)
     for alpha in (1e-6, 1.0):
-        sol = soft_value_iteration(mdp, alpha)  # default tol=1e-8 is below float32 resolution
+        sol = soft_value_iteration(mdp, alpha, dtype=jnp.float32)  # default tol=1e-8 is below float32 resolution
+        assert sol.q.dtype == jnp.float32
         assert int(sol.iterations) < 5000  # stopped by the relative / noise criterion
         assert bool(jnp.all(jnp.isfinite(sol.q))) and bool(jnp.all(jnp.isfinite(sol.policy)))
         np.testing.assert_allclose(sol.q, hard, rtol=1e-4 if alpha < 1e-3 else 5e-3)

@@ -118,14 +118,15 @@ def test_fixed_iteration_backups_match_repeated_dense_backups(x64):
     np.testing.assert_allclose(sparse_soft_backups(sparse, jnp.zeros_like(sparse.R), 0.4, 7), q, atol=1e-12)
 
 
-def test_float32_and_float64_coexist(x64):
+def test_float32_and_float64_coexist():
+    """No x64 mode: the float32 option for large MDPs and the float64 default live side by side."""
     mdp32 = sparse_gridworld(5, 5, 0.1, dtype=jnp.float32)
     mdp64 = mdp32.astype(jnp.float64)
-    assert mdp32.R.dtype == jnp.float32 and mdp64.R.dtype == jnp.float64
+    assert mdp32.R.dtype == jnp.float32 and mdp64.R.dtype == np.float64
     assert mdp32.next_state.dtype == jnp.int32
-    q32 = sparse_soft_value_iteration(mdp32, 0.5).q
+    q32 = sparse_soft_value_iteration(mdp32, 0.5, dtype=jnp.float32).q
     q64 = sparse_soft_value_iteration(mdp64, 0.5, tol=1e-12).q
-    assert q32.dtype == jnp.float32
+    assert q32.dtype == jnp.float32 and q64.dtype == np.float64
     # float32 VI is accurate to a few eps * max|Q| / (1 - gamma) (see soft_value_iteration's docstring).
     bound = 10 * np.finfo(np.float32).eps * float(jnp.max(jnp.abs(q64))) / (1 - 0.95)
     np.testing.assert_allclose(q32, q64, rtol=0, atol=bound)

@@ -1,5 +1,6 @@
 """Tabular maximum-entropy RL (Lecture 17): finite MDPs, exact soft solvers, soft Q-learning,
-distribution matching (Eq. 29-34), satisficing (Eq. 28), built-in MDPs and gymnasium wrappers."""
+distribution matching (Eq. 29-34), satisficing (Eq. 28), built-in MDPs and gymnasium wrappers.
+The solvers compute in float64 by default without switching the process to x64 (`precision`)."""
 
 from softrl.tabular.gridworld import (
     ACTION_DELTAS,
@@ -20,6 +21,7 @@ from softrl.tabular.gym_env import (
     register_envs,
 )
 from softrl.tabular.mdp import FiniteMDP
+from softrl.tabular.precision import float64
 from softrl.tabular.solvers import (
     DistributionMatching,
     QLearningResult,
@@ -63,6 +65,7 @@ __all__ = [
     "chain",
     "cliff_walk",
     "distribution_matching_check",
+    "float64",
     "from_dense",
     "gridworld",
     "make_chain_env",

@@ -6,8 +6,11 @@ an optional set of terminal states and an optional finite horizon `H`.
 
 Conventions shared by every tabular module:
 
-- Arrays are stored in JAX's default float dtype at construction time
-  (float64 when x64 is enabled, float32 otherwise).
+- Float arrays keep the user's numbers exactly, in float64: JAX arrays when x64
+  is enabled, numpy arrays otherwise (JAX cannot hold float64 then; numpy
+  converts silently where float32 JAX code uses them). The solvers compute in
+  float64 by default without switching the process to x64
+  (`softrl.tabular.precision`).
 - `P`, `R`, `gamma`, `p0` and `terminal` are pytree leaves, so solvers can be
   `jit`-ed and `vmap`-ed over them (e.g. over `gamma` via `mdp.replace`).
   `horizon` is static (pytree auxiliary data): it fixes array shapes.
@@ -25,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from softrl.tabular.precision import as_float64
+
 Array = jax.Array
 
 # Probability rows are checked in float64 numpy on the user's input, so this
@@ -34,12 +39,6 @@ _PROB_ATOL = 1e-5
 
 def _is_traced(x: Any) -> bool:
     return isinstance(x, jax.core.Tracer)
-
-
-def _as_float(x: Any) -> Array:
-    """Converts to JAX's current default float dtype (float64 under x64)."""
-    dtype = jnp.zeros((), dtype=float).dtype
-    return jnp.asarray(x, dtype=dtype)
 
 
 def _validate(P, R, gamma, p0, terminal, horizon) -> None:
@@ -114,6 +113,7 @@ class FiniteMDP:
     Args:
       P: [S, A, S] transition probabilities `p(s' | s, a)`; rows sum to 1.
       R: [S, A] expected reward `r(s, a)`.
+    (P, R, gamma and p0 are stored in float64; see the module docstring.)
       gamma: scalar discount; in [0, 1) when `horizon is None`, in [0, 1] otherwise.
       p0: [S] start-state distribution `p_0(s_0)` (Eq. 29).
       horizon: None (infinite horizon, discounted) or the number of decisions H.
@@ -138,10 +138,10 @@ class FiniteMDP:
         if terminal is None:
             terminal = np.zeros(np.shape(P)[:1], dtype=bool)
         _validate(P, R, gamma, p0, terminal, horizon)
-        object.__setattr__(self, "P", _as_float(P))
-        object.__setattr__(self, "R", _as_float(R))
-        object.__setattr__(self, "gamma", _as_float(gamma))
-        object.__setattr__(self, "p0", _as_float(p0))
+        object.__setattr__(self, "P", as_float64(P))
+        object.__setattr__(self, "R", as_float64(R))
+        object.__setattr__(self, "gamma", as_float64(gamma))
+        object.__setattr__(self, "p0", as_float64(p0))
         object.__setattr__(self, "terminal", jnp.asarray(terminal, dtype=bool))
         object.__setattr__(self, "horizon", None if horizon is None else int(horizon))
 

@@ -18,6 +18,13 @@ episode ends, matching `td_target`'s `(1 - terminated)` cut.
 Finite horizon (`mdp.horizon = H`): arrays gain a leading time axis,
 `q[t]`, `v[t]`, `policy[t]` for decision step `t = 0 .. H-1`, i.e. with
 `H - t` decisions left; `q[H-1] = R` and `v[H] = 0` (implicit).
+
+Precision: every solver takes `dtype=jnp.float64` (the default) and computes in float64 without
+switching the process to x64 (`softrl.tabular.precision`): the deep agents stay float32. Called
+eagerly, results are JAX float64 arrays under x64 and numpy float64 arrays otherwise. Pass
+`dtype=jnp.float32` for MDPs too large for float64 (the 1M-state `SparseMDP` case), accepting an error
+of a few `eps * max|Q| / (1 - gamma)` (~1e-5 relative at gamma = 0.99). Inside `jit`/`vmap` they
+compute in the enclosing trace's precision (wrap the transformation in `float64()` for float64).
 """
 
 from __future__ import annotations
@@ -32,8 +39,10 @@ import numpy as np
 
 from softrl.backups import entropy, soft_policy, soft_value, td_target
 from softrl.tabular.mdp import FiniteMDP
+from softrl.tabular.precision import solve_in
 
 Array = jax.Array
+DType = object  # a JAX / numpy float dtype, e.g. jnp.float64
 
 # Floor on the relative stopping tolerance, in units of the dtype's epsilon:
 # the float fixed point of the backup wobbles by a few ulps of |Q|.
@@ -84,36 +93,47 @@ def soft_bellman_backup(mdp: FiniteMDP, q: Array, alpha: Array | float) -> Array
     return mdp.R + mdp.gamma * _expected_next(mdp, v)
 
 
-@partial(jax.jit, static_argnames=("max_iters",))
 def soft_value_iteration(
     mdp: FiniteMDP,
     alpha: Array | float,
     tol: float = 1e-8,
     max_iters: int = 100_000,
+    *,
+    dtype: DType = jnp.float64,
 ) -> Solution:
     """Soft value iteration (Eq. 24-25); exact hard value iteration when `alpha == 0` (Eq. 26).
 
     Infinite horizon: iterates the soft backup from Q = 0 in a `lax.while_loop`
-    until the sup-norm residual `max |Q_k - Q_{k-1}| <= tol_eff * max(1, max |Q_k|)`,
-    or `max_iters`. The test is relative to the scale of Q, with
-    `tol_eff = max(tol, 4 eps)`, eps being the dtype's machine epsilon. In
-    float32 (eps ~ 1.2e-7) the default `tol = 1e-8` cannot be met, so the loop
-    instead runs until the residual stops shrinking at the rounding-noise level
-    (no new minimum for ~`2 / (1 - gamma)` steps while below `1024 eps max|Q|`;
-    in exact arithmetic it shrinks by gamma every step): Q is then about as
-    accurate as float32 allows, a few `eps * max|Q| / (1 - gamma)`. In float64
-    the requested `tol` is met. Since the backup is a gamma-contraction, the
-    distance to the fixed point is at most `residual * gamma / (1 - gamma)`.
+    until the distance to the fixed point is guaranteed to be within `tol`
+    relative to the scale of Q: the backup is a gamma-contraction, so
+    `max |Q_k - Q*| <= residual * gamma / (1 - gamma)` with the sup-norm
+    residual `max |Q_k - Q_{k-1}|`, and the loop stops once that bound is
+    `<= tol * max(1, max |Q_k|)` (or at `max_iters`). In float64 (the default
+    `dtype`) this holds down to `tol ~ 1e-12` at gamma = 0.99. A residual below
+    `4 eps max(1, max|Q|)` always stops (eps: the dtype's machine epsilon), and
+    so does one that stops shrinking at the rounding-noise level (no new
+    minimum for ~`2 / (1 - gamma)` steps while below `1024 eps max|Q|`; in
+    exact arithmetic it shrinks by gamma every step). In float32 (eps ~ 1.2e-7)
+    that is what ends the loop: Q is then about as accurate as float32 allows,
+    a few `eps * max|Q| / (1 - gamma)`.
+
+    `dtype`: the precision of the computation (module docstring); float32
+    only for MDPs too large for float64 (use `sparse_soft_value_iteration`).
 
     Finite horizon H: exact backward induction over H steps (gamma may be 1);
     outputs are time-indexed, see `Solution`.
 
     The policy is `softmax(Q / alpha)` (Eq. 20), greedy with ties split evenly
     at `alpha == 0`. Terminal states get v = 0 (and a uniform policy).
-    Pure and jitted (`max_iters` static); vmappable over `alpha`, `tol` and the
-    MDP's leaves, e.g.
+    Pure (the body is jitted, `max_iters` static); vmappable over `alpha`, `tol`
+    and the MDP's leaves, e.g. under `float64()`
     `jax.vmap(lambda g: soft_value_iteration(mdp.replace(gamma=g), alpha))(gammas)`.
     """
+    return solve_in(dtype, _soft_value_iteration, mdp, alpha, tol, max_iters=max_iters)
+
+
+@partial(jax.jit, static_argnames=("max_iters",))
+def _soft_value_iteration(mdp: FiniteMDP, alpha: Array | float, tol: Array | float, max_iters: int) -> Solution:
     dtype = mdp.R.dtype
     alpha = jnp.asarray(alpha, dtype=dtype)
     live = _live(mdp, dtype)
@@ -132,12 +152,16 @@ def iterate_backup(
 ) -> tuple[Array, Array, Array]:
     """Iterates the gamma-contraction `backup` from `q0`; returns `(q, iterations, residual)`.
 
-    Stops when `max |Q_k - Q_{k-1}| <= max(tol, _EPS_FLOOR eps) max(1, max |Q_k|)`, at `max_iters`, or
+    Stops once the contraction bound `max |Q_k - Q*| <= residual * gamma / (1 - gamma)` is within
+    `tol max(1, max |Q_k|)`, once `residual <= _EPS_FLOOR eps max(1, max |Q_k|)`, at `max_iters`, or
     once the residual stalls at rounding noise. Shared by the dense and the sparse solvers.
     """
     dtype = q0.dtype
     eps = jnp.finfo(dtype).eps
-    tol_eff = jnp.maximum(jnp.asarray(tol, dtype), _EPS_FLOOR * eps)
+    gamma = jnp.asarray(gamma, dtype)
+    # residual <= tol (1 - gamma) / gamma  <=>  bound <= tol; gamma = 0 is exact after one backup (inf).
+    res_tol = jnp.asarray(tol, dtype) * (1.0 - gamma) / jnp.maximum(gamma, jnp.finfo(dtype).tiny)
+    tol_eff = jnp.maximum(res_tol, _EPS_FLOOR * eps)
     # In exact arithmetic the residual shrinks by gamma every step (contraction). Near
     # eps * scale, rounding noise takes over: stop once no new smallest residual has
     # appeared for `patience` steps, about the time the contraction needs to beat 1 ulp.
@@ -177,9 +201,10 @@ def _soft_backward_induction(mdp: FiniteMDP, alpha: Array) -> Solution:
     return Solution(q, v, pi, jnp.asarray(mdp.horizon, jnp.int32), jnp.zeros((), dtype))
 
 
-@jax.jit
-def policy_evaluation(mdp: FiniteMDP, policy: Array, alpha: Array | float) -> tuple[Array, Array]:
-    """Exact soft evaluation of a fixed policy (Eq. 9-11).
+def policy_evaluation(
+    mdp: FiniteMDP, policy: Array, alpha: Array | float, *, dtype: DType = jnp.float64
+) -> tuple[Array, Array]:
+    """Exact soft evaluation of a fixed policy (Eq. 9-11), in `dtype` (module docstring).
 
     Solves `V(s) = sum_a pi(a|s) (Q(s, a) - alpha log pi(a|s))` and
     `Q = R + gamma P ((1 - terminal) V)`, so Q counts the entropy bonus only
@@ -191,6 +216,11 @@ def policy_evaluation(mdp: FiniteMDP, policy: Array, alpha: Array | float) -> tu
     Finite horizon H: backward recursion; policy [S, A] (stationary) or
     [H, S, A]. Returns q [H, S, A], v [H, S].
     """
+    return solve_in(dtype, _policy_evaluation, mdp, policy, alpha)
+
+
+@jax.jit
+def _policy_evaluation(mdp: FiniteMDP, policy: Array, alpha: Array | float) -> tuple[Array, Array]:
     dtype = mdp.R.dtype
     alpha = jnp.asarray(alpha, dtype=dtype)
     policy = jnp.asarray(policy, dtype=dtype)
@@ -218,8 +248,12 @@ def policy_evaluation(mdp: FiniteMDP, policy: Array, alpha: Array | float) -> tu
     return q, v
 
 
-def start_value(mdp: FiniteMDP, v: Array) -> Array:
-    """`E_{s0 ~ p0}[V(s0)]`: the objective of Eq. 10. v: [S] or [H, S] (uses t = 0)."""
+def start_value(mdp: FiniteMDP, v: Array, *, dtype: DType = jnp.float64) -> Array:
+    """`E_{s0 ~ p0}[V(s0)]`: the objective of Eq. 10. v: [S] or [H, S] (uses t = 0). In `dtype`."""
+    return solve_in(dtype, _start_value, mdp, v)
+
+
+def _start_value(mdp: FiniteMDP, v: Array) -> Array:
     v0 = v[0] if mdp.horizon is not None else v
     return jnp.dot(mdp.p0, v0)
 
@@ -238,7 +272,6 @@ class QLearningResult(NamedTuple):
     error: Array
 
 
-@partial(jax.jit, static_argnames=("steps", "batch_size"))
 def soft_q_learning(
     mdp: FiniteMDP,
     alpha: Array | float,
@@ -251,6 +284,7 @@ def soft_q_learning(
     lr_power: float = 0.6,
     q_init: Array | None = None,
     q_ref: Array | None = None,
+    dtype: DType = jnp.float64,
 ) -> QLearningResult:
     """Tabular soft Q-learning: the sampled soft backup of Eq. 25.
 
@@ -268,8 +302,27 @@ def soft_q_learning(
     satisfies the Robbins-Monro conditions, `lr_power = 0` is a constant lr.
     With alpha == 0 this is ordinary Q-learning.
 
-    Returns `QLearningResult(q [S, A], update_norm [steps], error [steps])`.
+    Computed in `dtype` (module docstring). Returns
+    `QLearningResult(q [S, A], update_norm [steps], error [steps])`.
     """
+    return solve_in(dtype, _soft_q_learning, mdp, alpha, steps, lr, key, batch_size=batch_size,
+                    lr_decay=lr_decay, lr_power=lr_power, q_init=q_init, q_ref=q_ref)
+
+
+@partial(jax.jit, static_argnames=("steps", "batch_size"))
+def _soft_q_learning(
+    mdp: FiniteMDP,
+    alpha: Array | float,
+    steps: int,
+    lr: Array | float,
+    key: Array,
+    *,
+    batch_size: int | None,
+    lr_decay: Array | float,
+    lr_power: Array | float,
+    q_init: Array | None,
+    q_ref: Array | None,
+) -> QLearningResult:
     if mdp.horizon is not None:
         raise ValueError("soft_q_learning supports infinite-horizon MDPs only (horizon=None)")
     dtype = mdp.R.dtype
@@ -329,7 +382,7 @@ class TrajectoryDistribution(NamedTuple):
 
 
 def trajectory_distribution(
-    mdp: FiniteMDP, policy: Array, max_trajectories: int = 2_000_000
+    mdp: FiniteMDP, policy: Array, max_trajectories: int = 2_000_000, *, dtype: DType = jnp.float64
 ) -> TrajectoryDistribution:
     """Enumerates every trajectory `(s0, a0, ..., s_{H-1}, a_{H-1})` and its probability (Eq. 29).
 
@@ -340,7 +393,12 @@ def trajectory_distribution(
     is padded with action 0 deterministically. The padding is a dynamics
     factor (in `log_dynamics`), not a policy factor, so no reward or entropy
     is counted after termination, consistent with the solvers' `V = 0` there.
+    Log-probabilities and returns are computed in `dtype` (module docstring).
     """
+    return solve_in(dtype, _trajectory_distribution, mdp, policy, max_trajectories)
+
+
+def _trajectory_distribution(mdp: FiniteMDP, policy: Array, max_trajectories: int) -> TrajectoryDistribution:
     if mdp.horizon is None:
         raise ValueError("trajectory_distribution needs a finite-horizon MDP (horizon=H)")
     S, A = mdp.R.shape
@@ -396,7 +454,8 @@ class DistributionMatching(NamedTuple):
 
 
 def distribution_matching_check(
-    mdp: FiniteMDP, policy: Array, alpha: float = 1.0, max_trajectories: int = 2_000_000
+    mdp: FiniteMDP, policy: Array, alpha: float = 1.0, max_trajectories: int = 2_000_000, *,
+    dtype: DType = jnp.float64,
 ) -> DistributionMatching:
     """Reverse KL between the policy's trajectory distribution and `p*` (Eq. 29-34).
 
@@ -406,9 +465,15 @@ def distribution_matching_check(
     at the same alpha maximises J and so minimises the KL; the minimum is 0
     (pi(tau) = p*(tau)) when dynamics and start state are deterministic. With
     stochastic dynamics `p*` is not reachable by any policy and the minimum KL
-    is positive.
+    is positive. Computed in `dtype` (module docstring).
     """
-    traj = trajectory_distribution(mdp, policy, max_trajectories)
+    return solve_in(dtype, _distribution_matching_check, mdp, policy, alpha, max_trajectories)
+
+
+def _distribution_matching_check(
+    mdp: FiniteMDP, policy: Array, alpha: Array | float, max_trajectories: int
+) -> DistributionMatching:
+    traj = _trajectory_distribution(mdp, policy, max_trajectories)
     return _matching_terms(traj, jnp.asarray(alpha, mdp.R.dtype))
 
 
@@ -454,20 +519,29 @@ class SatisficingResult(NamedTuple):
     frontier_entropies: Array
 
 
-def return_and_entropy(mdp: FiniteMDP, alpha: Array | float, **svi_kwargs) -> tuple[Array, Array, Array]:
+def return_and_entropy(
+    mdp: FiniteMDP, alpha: Array | float, tol: float = 1e-8, max_iters: int = 100_000, *,
+    dtype: DType = jnp.float64,
+) -> tuple[Array, Array, Array]:
     """For the soft-optimal policy at `alpha`: (return, discounted entropy, policy) from p0.
 
     Policy evaluation is linear in alpha, so evaluating at alpha = 0 gives the
     reward part and at alpha = 1 minus that the discounted entropy part.
+    `tol`, `max_iters` go to `soft_value_iteration`; computed in `dtype` (module docstring).
     """
-    pi = soft_value_iteration(mdp, alpha, **svi_kwargs).policy
-    _, v_r = policy_evaluation(mdp, pi, 0.0)
-    _, v_1 = policy_evaluation(mdp, pi, 1.0)
-    ret = start_value(mdp, v_r)
-    return ret, start_value(mdp, v_1) - ret, pi
+    return solve_in(dtype, _return_and_entropy, mdp, alpha, tol, max_iters)
 
 
-@partial(jax.jit, static_argnames=("bisection_steps", "frontier_size"))
+def _return_and_entropy(
+    mdp: FiniteMDP, alpha: Array | float, tol: Array | float, max_iters: int
+) -> tuple[Array, Array, Array]:
+    pi = _soft_value_iteration(mdp, alpha, tol, max_iters=max_iters).policy
+    _, v_r = _policy_evaluation(mdp, pi, 0.0)
+    _, v_1 = _policy_evaluation(mdp, pi, 1.0)
+    ret = _start_value(mdp, v_r)
+    return ret, _start_value(mdp, v_1) - ret, pi
+
+
 def satisficing(
     mdp: FiniteMDP,
     epsilon: float,
@@ -477,6 +551,7 @@ def satisficing(
     bisection_steps: int = 40,
     frontier_size: int = 25,
     tol: float = 1e-8,
+    dtype: DType = jnp.float64,
 ) -> SatisficingResult:
     """Bounded rationality by satisficing (Eq. 28), solved over the MaxEnt family.
 
@@ -497,16 +572,30 @@ def satisficing(
     shrinks like `exp(-gap / alpha)`, the chosen alpha goes to 0 only like
     `1 / log(1 / epsilon)` as epsilon -> 0.
 
-    Jittable (epsilon may be traced). Returns a `SatisficingResult`.
+    Jittable (epsilon may be traced); computed in `dtype` (module docstring).
+    Returns a `SatisficingResult`.
     """
+    return solve_in(dtype, _satisficing, mdp, epsilon, alpha_min=alpha_min, alpha_max=alpha_max,
+                    bisection_steps=bisection_steps, frontier_size=frontier_size, tol=tol)
+
+
+@partial(jax.jit, static_argnames=("bisection_steps", "frontier_size"))
+def _satisficing(
+    mdp: FiniteMDP,
+    epsilon: Array | float,
+    *,
+    alpha_min: Array | float | None,
+    alpha_max: Array | float | None,
+    bisection_steps: int,
+    frontier_size: int,
+    tol: Array | float,
+) -> SatisficingResult:
     dtype = mdp.R.dtype
     r_scale = jnp.maximum(jnp.max(jnp.abs(mdp.R)), jnp.finfo(dtype).tiny)
     lo = jnp.log(1e-4 * r_scale if alpha_min is None else jnp.asarray(alpha_min, dtype))
     hi = jnp.log(1e3 * r_scale if alpha_max is None else jnp.asarray(alpha_max, dtype))
-    svi = {"tol": tol}
-
     def evaluate(a):  # -> (return, discounted entropy, policy) of the soft-optimal policy at alpha = a
-        return return_and_entropy(mdp, a, **svi)
+        return _return_and_entropy(mdp, a, tol, 100_000)
 
     # One batched solve gives R_max (alpha = 0), the frontier and both ends of the bracket.
     grid = jnp.exp(jnp.linspace(lo, hi, frontier_size))  # [K]; grid[0] = alpha_min, grid[-1] = alpha_max

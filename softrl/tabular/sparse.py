@@ -18,8 +18,11 @@ so one backup reads O(S A K) numbers instead of O(S^2 A). Everything else follow
 `softrl.backups.soft_value`, the function the deep agents use (Eq. 24-25; the hard max,
 Eq. 26, at alpha = 0). Infinite horizon only.
 
-Dtype: arrays keep the float dtype they are given (`dtype=` at construction, default JAX's
-default float), so float32 and float64 MDPs can coexist when x64 is enabled.
+Dtype: float arrays are stored in the `dtype=` given at construction, by default float64 (as JAX
+arrays under x64, numpy arrays otherwise, like `FiniteMDP`), and `sparse_soft_value_iteration`
+computes in float64 by default (`softrl.tabular.precision`). For ~1M states build the MDP with
+`dtype=jnp.float32` and solve with `dtype=jnp.float32`: half the memory and bandwidth per backup, at a
+precision of a few `eps * max|Q| / (1 - gamma)` (~1e-5 relative at gamma = 0.99).
 """
 
 from __future__ import annotations
@@ -34,15 +37,12 @@ import numpy as np
 from softrl.backups import soft_policy, soft_value
 from softrl.tabular.gridworld import ACTION_DELTAS
 from softrl.tabular.mdp import FiniteMDP
-from softrl.tabular.solvers import Solution, iterate_backup
+from softrl.tabular.precision import as_float64, solve_in
+from softrl.tabular.solvers import DType, Solution, iterate_backup
 
 Array = jax.Array
 
 _PROB_ATOL = 1e-5
-
-
-def _default_float():
-    return jnp.zeros((), dtype=float).dtype
 
 
 def _validate(next_state, prob, R, gamma, p0, terminal) -> None:
@@ -104,7 +104,8 @@ class SparseMDP:
       gamma: scalar discount in [0, 1).
       p0: [S] start distribution (Eq. 29).
       terminal: optional [S] bool; absorbing, zero reward, value 0.
-      dtype: float dtype of prob, R, gamma and p0 (default: JAX's default float).
+      dtype: float dtype of prob, R, gamma and p0 (default float64, see the module docstring;
+        float32 for ~1M states).
     """
 
     __slots__ = ("R", "gamma", "next_state", "p0", "prob", "terminal")
@@ -120,13 +121,17 @@ class SparseMDP:
         if terminal is None:
             terminal = np.zeros(np.shape(next_state)[:1], dtype=bool)
         _validate(next_state, prob, R, gamma, p0, terminal)
-        dtype = _default_float() if dtype is None else jnp.dtype(dtype)
+        dtype = jnp.dtype(jnp.float64 if dtype is None else dtype)
+
+        def as_dtype(x):
+            return as_float64(x) if dtype == jnp.float64 else jnp.asarray(x, dtype)
+
         fields = {
             "next_state": jnp.asarray(next_state, jnp.int32),
-            "prob": jnp.asarray(prob, dtype),
-            "R": jnp.asarray(R, dtype),
-            "gamma": jnp.asarray(gamma, dtype),
-            "p0": jnp.asarray(p0, dtype),
+            "prob": as_dtype(prob),
+            "R": as_dtype(R),
+            "gamma": as_dtype(gamma),
+            "p0": as_dtype(p0),
             "terminal": jnp.asarray(terminal, bool),
         }
         for name, value in fields.items():
@@ -272,20 +277,31 @@ def sparse_soft_backups(mdp: SparseMDP, q: Array, alpha: Array | float, num_iter
     return jax.lax.fori_loop(0, num_iters, lambda _, x: sparse_soft_bellman_backup(mdp, x, alpha), q)
 
 
-@partial(jax.jit, static_argnames=("max_iters",))
 def sparse_soft_value_iteration(
     mdp: SparseMDP,
     alpha: Array | float,
     tol: float = 1e-8,
     max_iters: int = 100_000,
+    *,
+    dtype: DType = jnp.float64,
 ) -> Solution:
     """Soft value iteration (Eq. 24-25) on a `SparseMDP`; hard value iteration at alpha = 0 (Eq. 26).
 
     The same iteration, stopping rule and outputs as `softrl.tabular.soft_value_iteration`
-    (infinite horizon): from Q = 0 until `max |Q_k - Q_{k-1}| <= max(tol, 4 eps) max(1, max |Q_k|)`,
-    or until the residual stalls at float rounding noise, or `max_iters`. Returns
+    (infinite horizon): from Q = 0 until the contraction bound `residual * gamma / (1 - gamma)` on
+    the distance to the fixed point is within `tol max(1, max |Q_k|)`, or the residual is below
+    `4 eps max(1, max |Q_k|)` or stalls at float rounding noise, or `max_iters`. Returns
     `Solution(q [S, A], v [S], policy [S, A], iterations, residual)`; terminal states have v = 0.
+
+    `dtype`: float64 by default, honouring `tol` down to ~1e-12; `dtype=jnp.float32` for ~1M
+    states (with an MDP built in float32), where memory and bandwidth matter more than digits
+    beyond ~1e-5 relative. See the module docstring of `softrl.tabular.solvers` for where results go.
     """
+    return solve_in(dtype, _sparse_soft_value_iteration, mdp, alpha, tol, max_iters=max_iters)
+
+
+@partial(jax.jit, static_argnames=("max_iters",))
+def _sparse_soft_value_iteration(mdp: SparseMDP, alpha: Array | float, tol: Array | float, max_iters: int) -> Solution:
     dtype = mdp.R.dtype
     alpha = jnp.asarray(alpha, dtype)
     q, iterations, residual = iterate_backup(
