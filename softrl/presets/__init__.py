@@ -293,18 +293,21 @@ class PresetsCommand:
     env: str | None = None
     """Only presets for this environment id (substring match, e.g. MinAtar)."""
     values: bool = False
-    """Also print each preset's values."""
+    """Also print each preset's values, as the flags of `softrl train`."""
 
 
-def format_values(values: Mapping[str, Any]) -> str:
-    """`key=value` pairs, the way they would be typed as flags."""
-
-    def fmt(v: Any) -> str:
-        if isinstance(v, tuple):
-            return " ".join(map(str, v))
-        return f"{v:g}" if isinstance(v, float) else str(v)
-
-    return ", ".join(f"{k}={fmt(v)}" for k, v in values.items())
+def to_flags(values: Mapping[str, Any]) -> list[str]:
+    """The command-line flags of `softrl train` that set `values` (e.g. ["--hidden", "128", "128", "--lr", "0.001"])."""
+    flags: list[str] = []
+    for key, value in values.items():
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, tuple | list):
+            flags += [flag, *map(str, value)]
+        else:
+            flags += [flag, str(value)]
+    return flags
 
 
 def run_presets(cmd: PresetsCommand) -> int:
@@ -324,10 +327,10 @@ def run_presets(cmd: PresetsCommand) -> int:
         if p.notes:
             print(f"    notes:     {p.notes}")
         if cmd.values:
-            print(f"    values:    {format_values(p.values)}")
+            print(f"    flags:     {' '.join(to_flags(p.values))}")
     print(f"{len(shown)} preset(s) in {PRESET_DIR}")
     return 0
 
 
 __all__ = ["Preset", "PresetsCommand", "apply", "check_values", "get_preset", "list_presets", "preset_names",
-           "resolve", "run_presets"]
+           "resolve", "run_presets", "to_flags"]
