@@ -139,6 +139,14 @@ def test_apply_lets_explicit_flags_win_and_splits_the_fields():
         apply(p, {"learning_rate": 1e-3})
 
 
+def test_passed_fields_reads_the_flags_the_user_typed():
+    argv = ["dqn", "--env", "CartPole-v1", "--lr=5e-4", "--hidden", "64", "64", "--no-progress", "--seeds", "3",
+            "--not-a-field", "1", "--", "--tau"]
+    assert presets.passed_fields(argv) == {"env", "lr", "hidden", "progress", "seeds"}
+    train, agent = apply(resolve("dqn", "CartPole-v1"), {"lr": 5e-4, "hidden": (64, 64)})
+    assert agent["lr"] == 5e-4 and agent["hidden"] == (64, 64) and agent["tau"] == 0.01
+
+
 def test_resolve_handles_module_ids_and_refuses_unknown_algorithms():
     assert resolve("sac", "my_package.envs:Pendulum-v1").name == "sac/Pendulum-v1"
     with pytest.raises(ValueError, match="unknown algorithm 'ppo'; choose one of ddpg"):

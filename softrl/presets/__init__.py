@@ -26,7 +26,7 @@ import functools
 import sys
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +284,24 @@ def apply(preset: Preset | None, explicit_overrides: Mapping[str, Any]) -> tuple
     return train, agent
 
 
+def passed_fields(argv: Sequence[str]) -> set[str]:
+    """Names of the TrainConfig/AgentConfig fields the user set on the command line (`--lr 1e-3`, `--lr=1e-3`,
+    `--no-progress`), so that `apply` can let exactly those win over the preset."""
+    fields = set(_agent_fields()) | set(typing.get_type_hints(_train_config_class()))
+    out = set()
+    for token in argv:
+        if token == "--":
+            break
+        if not token.startswith("--"):
+            continue
+        name = token[2:].split("=", 1)[0].replace("-", "_")
+        if name not in fields and name.startswith("no_") and name[3:] in fields:
+            name = name[3:]
+        if name in fields:
+            out.add(name)
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class PresetsCommand:
     """List every hyperparameter preset and where it came from."""
@@ -332,5 +350,5 @@ def run_presets(cmd: PresetsCommand) -> int:
     return 0
 
 
-__all__ = ["Preset", "PresetsCommand", "apply", "check_values", "get_preset", "list_presets", "preset_names",
-           "resolve", "run_presets", "to_flags"]
+__all__ = ["Preset", "PresetsCommand", "apply", "check_values", "get_preset", "list_presets", "passed_fields",
+           "preset_names", "resolve", "run_presets", "to_flags"]
