@@ -77,8 +77,9 @@ def _train_config_class() -> type:
     # TrainConfig lives in softrl.loop today; look in softrl.config first in case it moves there.
     import softrl.config as config
 
-    if hasattr(config, "TrainConfig"):
-        return config.TrainConfig
+    moved = getattr(config, "TrainConfig", None)
+    if moved is not None:
+        return moved
     from softrl.loop import TrainConfig
 
     return TrainConfig
