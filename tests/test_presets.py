@@ -27,6 +27,12 @@ CONTINUOUS_ENVS = ["MountainCarContinuous-v0", "Pendulum-v1", *MUJOCO, "softrl/C
 VALIDATED = [(a, e) for a in DISCRETE_ALGOS for e in ("CartPole-v1", "Acrobot-v1")] + [("sac", "Pendulum-v1")]
 
 
+def _resolve(algo: str, env: str) -> presets.Preset:
+    p = resolve(algo, env)
+    assert p is not None, (algo, env)
+    return p
+
+
 @pytest.fixture
 def preset_dir(tmp_path, monkeypatch):
     """An empty preset directory the loader reads instead of the package's (caches cleared around the test)."""
@@ -42,7 +48,8 @@ def preset_dir(tmp_path, monkeypatch):
 def test_every_preset_builds_valid_configs():
     for p in list_presets():
         train, agent = apply(p, {})
-        cfg = TrainConfig(algo=p.algo, env=p.env or "Pendulum-v1", **train, agent=AgentConfig(**agent))
+        cfg = TrainConfig(algo=p.algo,  # type: ignore[arg-type]  # a str from the files
+                           env=p.env or "Pendulum-v1", **train, agent=AgentConfig(**agent))
         cfg.validate()
         assert p.source and p.validated, p.name
         assert cfg.learning_starts < cfg.total_steps, p.name
@@ -53,8 +60,8 @@ def test_every_preset_builds_valid_configs():
 def test_every_algorithm_that_applies_has_its_own_preset_on_every_listed_env(algos, envs):
     for algo in algos:
         for env in envs:
-            p = resolve(algo, env)
-            assert p is not None and p.env == env and p.name == f"{algo}/{env}", (algo, env)
+            p = _resolve(algo, env)
+            assert p.env == env and p.name == f"{algo}/{env}", (algo, env)
 
 
 def test_presets_exist_only_for_registered_envs_of_the_right_action_space():
@@ -73,10 +80,10 @@ def test_presets_exist_only_for_registered_envs_of_the_right_action_space():
 
 
 def test_the_dqn_family_does_not_inherit_sacs_defaults():
-    sac = resolve("sac", "SomeUserEnv-v0")
+    sac = _resolve("sac", "SomeUserEnv-v0")
     assert sac.name == "sac/defaults" and sac.values["hidden"] == (256, 256) and sac.values["lr"] == 3e-4
     for algo in DISCRETE_ALGOS:
-        p = resolve(algo, "SomeUserEnv-v0")
+        p = _resolve(algo, "SomeUserEnv-v0")
         assert p.name == f"{algo}/defaults"
         assert p.values["hidden"] == (128, 128) and p.values["lr"] == 1e-3 and p.values["tau"] > 0.005
         assert p.values["total_steps"] != TrainConfig().total_steps
@@ -84,7 +91,7 @@ def test_the_dqn_family_does_not_inherit_sacs_defaults():
 
 def test_validated_presets_name_their_run():
     for algo, env in VALIDATED:
-        p = resolve(algo, env)
+        p = _resolve(algo, env)
         assert "RESULTS.md" in p.validated and "3 seeds" in p.validated, p.name
 
 
@@ -97,15 +104,15 @@ def test_the_cartpole_presets_are_the_settings_the_ci_learning_tests_use():
         "discrete-sac": dict(total_steps=20_000, batch_size=128, tau=0.02, alpha="auto"),
     }
     for algo, values in want.items():
-        got = resolve(algo, "CartPole-v1").values
+        got = _resolve(algo, "CartPole-v1").values
         assert {k: got[k] for k in {**common, **values}} == {**common, **values}, algo
 
 
 def test_minatar_games_share_the_breakout_setting_but_name_their_own_validation():
     for algo in DISCRETE_ALGOS:
-        breakout = resolve(algo, MINATAR[0])
+        breakout = _resolve(algo, MINATAR[0])
         for env in MINATAR[1:]:
-            p = resolve(algo, env)
+            p = _resolve(algo, env)
             assert p.values == breakout.values and p.source == breakout.source
         assert breakout.values["hidden"] == (128,) and breakout.values["total_steps"] == 5_000_000
 
@@ -118,7 +125,7 @@ def test_flags_round_trip_through_tyro():
         agent: Annotated[AgentConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=AgentConfig)
 
     for algo, env in [*VALIDATED, ("sac", "MountainCarContinuous-v0"), ("dqn", MINATAR[0]), ("td3", "Ant-v5")]:
-        p = resolve(algo, env)
+        p = _resolve(algo, env)
         cfg = tyro.cli(Train, args=to_flags(p.values))
         for key, value in p.values.items():
             got = getattr(cfg.agent, key) if key in p.agent_values else getattr(cfg, key)
@@ -129,7 +136,7 @@ def test_flags_round_trip_through_tyro():
 
 
 def test_apply_lets_explicit_flags_win_and_splits_the_fields():
-    p = resolve("dqn", "CartPole-v1")
+    p = _resolve("dqn", "CartPole-v1")
     train, agent = apply(p, {"lr": 5e-4, "agent.tau": 0.5, "total_steps": 123, "seeds": 3, "run_dir": "x"})
     assert agent["lr"] == 5e-4 and agent["tau"] == 0.5 and agent["hidden"] == (128, 128)
     assert train["total_steps"] == 123 and train["seeds"] == 3 and train["run_dir"] == "x"
@@ -143,18 +150,18 @@ def test_passed_fields_reads_the_flags_the_user_typed():
     argv = ["dqn", "--env", "CartPole-v1", "--lr=5e-4", "--hidden", "64", "64", "--no-progress", "--seeds", "3",
             "--not-a-field", "1", "--", "--tau"]
     assert presets.passed_fields(argv) == {"env", "lr", "hidden", "progress", "seeds"}
-    train, agent = apply(resolve("dqn", "CartPole-v1"), {"lr": 5e-4, "hidden": (64, 64)})
+    train, agent = apply(_resolve("dqn", "CartPole-v1"), {"lr": 5e-4, "hidden": (64, 64)})
     assert agent["lr"] == 5e-4 and agent["hidden"] == (64, 64) and agent["tau"] == 0.01
 
 
 def test_resolve_handles_module_ids_and_refuses_unknown_algorithms():
-    assert resolve("sac", "my_package.envs:Pendulum-v1").name == "sac/Pendulum-v1"
+    assert _resolve("sac", "my_package.envs:Pendulum-v1").name == "sac/Pendulum-v1"
     with pytest.raises(ValueError, match="unknown algorithm 'ppo'; choose one of ddpg"):
         resolve("ppo", "CartPole-v1")
 
 
 def test_unknown_preset_name_lists_the_names():
-    assert get_preset("dqn/CartPole-v1") == resolve("dqn", "CartPole-v1")
+    assert get_preset("dqn/CartPole-v1") == _resolve("dqn", "CartPole-v1")
     assert get_preset("sac/defaults").env is None
     for bad in ("dqn/CartPole-v0", "ppo/CartPole-v1", "CartPole-v1"):
         with pytest.raises(ValueError, match=r"unknown preset .*choose one of: .*dqn/CartPole-v1, ") as err:
@@ -180,10 +187,10 @@ GOOD_DEFAULTS = '[defaults]\nsource = "test"\nhidden = [8]\n'
 def test_a_file_is_read_with_defaults_extends_and_coercion(preset_dir):
     _write(preset_dir, GOOD_DEFAULTS + '["A-v0"]\nsource = "a"\nlr = 1\ntotal_steps = 50\n'
                                        '["B-v0"]\nextends = "A-v0"\nvalidated = "b run"\nbatch_size = 4\n')
-    b = resolve("dqn", "B-v0")
+    b = _resolve("dqn", "B-v0")
     assert b.values == {"hidden": (8,), "lr": 1.0, "total_steps": 50, "batch_size": 4}
     assert isinstance(b.values["lr"], float) and b.source == "a" and b.validated == "b run"
-    assert resolve("dqn", "A-v0").validated == "not validated"
+    assert _resolve("dqn", "A-v0").validated == "not validated"
     assert resolve("soft-dqn", "A-v0") is None  # no soft-dqn.toml in this directory
     assert [p.name for p in list_presets()] == ["dqn/defaults", "dqn/A-v0", "dqn/B-v0"]
 
