@@ -468,3 +468,9 @@ def _fig_profiles(result: dict, plt):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+if __name__ == "__main__":  # `python -m softrl.report ...` until `softrl report` is wired into softrl.cli
+    import sys
+
+    sys.exit(run_report(tyro.cli(ReportCommand)))

@@ -183,3 +183,7 @@ def run_sweep(cmd: SweepCommand) -> int:
                              f"continue with softrl sweep --resume {out}")
     print(f"sweep finished; compare its configurations with: softrl report {out} --out {out}/report")
     return 0
+
+
+if __name__ == "__main__":  # `python -m softrl.sweep.command ...` until `softrl sweep` is wired into softrl.cli
+    sys.exit(run_sweep(tyro.cli(SweepCommand)))

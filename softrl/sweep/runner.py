@@ -53,6 +53,8 @@ def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
     trial_dir = Path(sweep_dir) / trial.name
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / "trial.json").write_text(json.dumps(trial.to_json(), indent=2))
+    # Which process runs the trial now (rewritten by a retry): for `ps`, logs, and the fault-injection test.
+    (trial_dir / "worker.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     t0 = time.perf_counter()
     agents = []
     for k, packed in enumerate(trial.agents):
