@@ -121,7 +121,7 @@ def load_run(run_dir: Path) -> Run:
     if not common:
         raise ValueError(f"{run_dir}: its seeds share no evaluation step")
     returns = np.array([[s[t] for t in common] for s in per_seed], np.float64)
-    return Run(_flatten(config), config["env"], np.asarray(common), returns)
+    return Run(_flatten(config), config["env"], np.asarray(common, np.int64), returns)
 
 
 def config_labels(runs: list[Run]) -> tuple[list[str], list[str]]:
