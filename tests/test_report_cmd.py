@@ -88,3 +88,10 @@ def test_report_bad_input(tmp_path):
     with pytest.raises(ValueError, match="ENV=RANDOM:REFERENCE"):
         _write_run(tmp_path / "r", "Pendulum-v1", "0.2", {0: [1.0]}, [0])
         run_report(ReportCommand(inputs=(str(tmp_path / "r"),), out=str(tmp_path / "o"), scores=("Pendulum-v1",)))
+
+
+def test_report_command_line():
+    import tyro
+
+    cmd = tyro.cli(ReportCommand, args=["a", "b/c", "--out", "rep", "--scores", "Reacher-v5=-43.9:-4", "--reps", "500"])
+    assert cmd == ReportCommand(inputs=("a", "b/c"), out="rep", reps=500, scores=("Reacher-v5=-43.9:-4",))
