@@ -47,7 +47,7 @@ def _common(args) -> list[str]:
 
 
 def time_sweep(args, work: Path) -> dict:
-    cmd = [sys.executable, "-m", "softrl.sweep.command", "sac", "--env", args.env, "--seeds", str(args.seeds),
+    cmd = [sys.executable, "-m", "softrl.sweep", "sac", "--env", args.env, "--seeds", str(args.seeds),
            "--grid", "alpha=" + ",".join(args.alphas), "--out", str(work / "sweep"), *_common(args)]
     t0 = time.perf_counter()
     _run(cmd)

@@ -470,7 +470,17 @@ def _fig_profiles(result: dict, plt):
     return fig
 
 
-if __name__ == "__main__":  # `python -m softrl.report ...` until `softrl report` is wired into softrl.cli
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (`python -m softrl.report`) until softrl.cli wires the command in."""
     import sys
 
-    sys.exit(run_report(tyro.cli(ReportCommand)))
+    try:
+        return run_report(tyro.cli(ReportCommand, args=argv))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"softrl: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -185,5 +185,17 @@ def run_sweep(cmd: SweepCommand) -> int:
     return 0
 
 
-if __name__ == "__main__":  # `python -m softrl.sweep.command ...` until `softrl sweep` is wired into softrl.cli
-    sys.exit(run_sweep(tyro.cli(SweepCommand)))
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry point (`python -m softrl.sweep`) until softrl.cli wires the command in."""
+    import sys
+
+    try:
+        return run_sweep(tyro.cli(SweepCommand, args=argv))
+    except (ValueError, FileNotFoundError) as err:
+        print(f"softrl: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
