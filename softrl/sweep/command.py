@@ -1,4 +1,22 @@
-"""`softrl sweep`: the command's options, TOML form, out-dir checks and the handler."""
+"""`softrl sweep`: the command's options, TOML form, out-dir checks and the handler.
+
+The TOML form of `softrl sweep sac --env Pendulum-v1 Hopper-v5 --seeds 5 --grid alpha=0.05,0.1,0.2
+--grid lr=loguniform(1e-4,1e-3) --samples 4 --total-steps 100000 --hidden 64 64 --out sweeps/alpha`:
+
+    algo = "sac"
+    env = ["Pendulum-v1", "Hopper-v5"]
+    seeds = 5
+    total_steps = 100000
+    samples = 4
+    out = "sweeps/alpha"
+    [grid]
+    alpha = [0.05, 0.1, 0.2]
+    lr = "loguniform(1e-4, 1e-3)"
+    [base]
+    hidden = [64, 64]
+
+Command-line --out and --address override the file's.
+"""
 
 from __future__ import annotations
 
