@@ -1,0 +1,108 @@
+"""Wall time of a hyperparameter sweep: `softrl sweep` against the same runs as separate processes.
+
+Workload (issue 15, item 6): SAC on Pendulum-v1, 4 fixed alphas x 4 seeds, 10k env steps each.
+Contenders, each timed from start to the last process's exit:
+- `sweep`: one `softrl sweep` (local Ray; the alphas are one trial, its agents each vmap the 4 seeds);
+- `train`: 16 `softrl train --seeds 1` processes, two at a time;
+- `sb3`, `sbx`: 16 runs of benchmarks/peers.py's SAC (run by the benchmark venv's Python), two at a time.
+  peers.py fixes alpha by its own defaults (auto-tuned), so these time the same number of env steps and
+  updates, not the same alphas.
+
+Prints one JSON line per contender: {"contender", "wall_s", "runs", "total_steps", ...}. Never run two
+benchmarks at once. Example (the full workload takes tens of minutes on 2 cores)::
+
+    python benchmarks/sweep.py --contenders sweep train --total-steps 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+
+
+def _common(args) -> list[str]:
+    return ["--total-steps", str(args.total_steps), "--hidden", "256", "256"]
+
+
+def time_sweep(args, work: Path) -> dict:
+    cmd = [sys.executable, "-m", "softrl.sweep", "sac", "--env", args.env, "--seeds", str(args.seeds),
+           "--grid", "alpha=" + ",".join(args.alphas), "--out", str(work / "sweep"), *_common(args)]
+    t0 = time.perf_counter()
+    _run(cmd)
+    return {"wall_s": time.perf_counter() - t0, "runs": len(args.alphas) * args.seeds}
+
+
+def time_parallel(cmds: list[list[str]], at_once: int) -> float:
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(at_once) as pool:
+        list(pool.map(_run, cmds))
+    return time.perf_counter() - t0
+
+
+def time_train(args, work: Path) -> dict:
+    cmds = [[sys.executable, "-m", "softrl.cli", "train", "sac", "--env", args.env, "--seeds", "1", "--seed", str(s),
+             "--alpha", a, "--no-progress", "--run-dir", str(work / f"train-{a}-{s}"), *_common(args)]
+            for a in args.alphas for s in range(args.seeds)]
+    return {"wall_s": time_parallel(cmds, args.at_once), "runs": len(cmds)}
+
+
+def time_peer(args, peer: str) -> dict:
+    cmds = [[args.bench_python, str(ROOT / "benchmarks" / "peers.py"), "--peer", peer, "--env", args.env,
+             "--steps", str(args.total_steps - args.learning_starts), "--learning-starts", str(args.learning_starts),
+             "--seed", str(s)] for _ in args.alphas for s in range(args.seeds)]
+    return {"wall_s": time_parallel(cmds, args.at_once), "runs": len(cmds)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--contenders", nargs="+", default=["sweep", "train", "sb3", "sbx"])
+    p.add_argument("--env", default="Pendulum-v1")
+    p.add_argument("--alphas", nargs="+", default=["0.05", "0.1", "0.2", "0.4"])
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--total-steps", type=int, default=10_000)
+    p.add_argument("--learning-starts", type=int, default=1_000, help="peers only (softrl's default is 1000)")
+    p.add_argument("--at-once", type=int, default=2, help="separate processes running at once")
+    p.add_argument("--bench-python", default=os.environ.get("BENCH_PYTHON", "/work/benchvenv/bin/python"))
+    args = p.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="softrl-sweep-bench-"))
+    try:
+        for name in args.contenders:
+            if name == "sweep":
+                rec = time_sweep(args, work)
+            elif name == "train":
+                rec = time_train(args, work)
+            elif name in ("sb3", "sbx"):
+                rec = time_peer(args, name)
+            else:
+                raise SystemExit(f"unknown contender {name!r}")
+            print(json.dumps({"contender": name, "env": args.env, "alphas": args.alphas, "seeds": args.seeds,
+                              "total_steps": args.total_steps, "cpus": os.cpu_count(), **rec}), flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Run a sweep's trials as Ray core tasks; each trial trains its agents with softrl's own checkpoints.
+
+Layout of a sweep directory:
+    OUT/sweep.json                      the spec and its trials (written first; identifies the sweep)
+    OUT/trial_000/trial.json            the trial's settings and agents
+    OUT/trial_000/agent_00/...          a `softrl train` run directory (config.json, seed_S/, checkpoint.pkl)
+    OUT/trial_000/summary.json          written last: the trial is finished
+
+Fault tolerance: a Ray task whose worker process or node dies is retried (`max_retries`) on any live
+worker. The retried trial skips agents that have summary.json and resumes the others from their last
+checkpoint.pkl with `softrl.train(cfg, resume=run_dir)`, which continues exactly (same buffers, keys and
+env states as an uninterrupted run); an agent that died before its first checkpoint is restarted clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from softrl.sweep.spec import SweepSpec, Trial, config_for
+
+MAX_RETRIES = 3
+
+
+def use_compile_cache(sweep_dir: Path) -> None:
+    """Share compiled programs between the agents and trials of a sweep through JAX's persistent cache.
+
+    Agents that differ only in packable values compile to the same program (the values live in the state),
+    so every agent after the first of a trial, and every trial on a worker that ran one like it, loads the
+    program from the cache instead of compiling it again. A cache directory set by the user is kept.
+    """
+    import jax
+
+    if jax.config.jax_compilation_cache_dir:
+        return
+    jax.config.update("jax_compilation_cache_dir", str(sweep_dir / ".jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
+    """Train every agent of one trial (resuming any that have a checkpoint); write and return its summary."""
+    from softrl.loop import train
+
+    use_compile_cache(Path(sweep_dir))
+    spec, trial = SweepSpec.from_json(spec_json), Trial(**trial_json)
+    trial_dir = Path(sweep_dir) / trial.name
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    (trial_dir / "trial.json").write_text(json.dumps(trial.to_json(), indent=2))
+    # Which process runs the trial now (rewritten by a retry): for `ps`, logs, and the fault-injection test.
+    (trial_dir / "worker.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    t0 = time.perf_counter()
+    agents = []
+    for k, packed in enumerate(trial.agents):
+        run_dir = trial_dir / f"agent_{k:02d}"
+        cfg = config_for(spec, {**trial.settings, **packed}, run_dir=str(run_dir))
+        resumed = False
+        if not (run_dir / "summary.json").exists():
+            if (run_dir / "checkpoint.pkl").exists():
+                train(cfg, resume=run_dir)
+                resumed = True
+            else:
+                shutil.rmtree(run_dir, ignore_errors=True)  # logs of an attempt that never checkpointed
+                train(cfg)
+        summary = json.loads((run_dir / "summary.json").read_text())
+        agents.append({"run_dir": run_dir.name, "hypers": packed, "resumed": resumed,
+                       "final_eval": summary["final_eval"]})
+    out = {"trial": trial.name, "settings": trial.settings, "agents": agents, "wall_s": time.perf_counter() - t0,
+           "host": socket.gethostname(), "pid": os.getpid()}
+    tmp = trial_dir / "summary.json.tmp"
+    tmp.write_text(json.dumps(out, indent=2))
+    os.replace(tmp, trial_dir / "summary.json")
+    return out
+
+
+def is_finished(sweep_dir: Path, trial: Trial) -> bool:
+    return (sweep_dir / trial.name / "summary.json").exists()
+
+
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with one line if HOST:PORT does not accept connections (Ray would otherwise wait long)."""
+    if address == "auto" or address.startswith("ray://"):
+        target = address.removeprefix("ray://")
+        if address == "auto":
+            return
+    else:
+        target = address
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address must be auto, HOST:PORT or ray://HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise ValueError(f"cannot reach a Ray cluster at {address} ({err.strerror or err}); start one with "
+                         "`ray start --head` there, or drop --address to run on this machine") from None
+
+
+@contextmanager
+def ray_session(address: str | None, num_cpus: int | None):
+    """Use the Ray session already started in this process, or start/join one and shut it down after."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    if address is None:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=False, configure_logging=False)
+    else:
+        check_address(address)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ValueError(f"cannot join the Ray cluster at {address}: {first}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def run_trials(ray: Any, spec: SweepSpec, todo: list[Trial], sweep_dir: Path, cpus_per_trial: float) -> list[str]:
+    """Submit every trial as a Ray task and wait; returns one line per failed trial."""
+    remote = ray.remote(num_cpus=cpus_per_trial, max_retries=MAX_RETRIES)(run_trial)
+    spec_json = spec.to_json()
+    refs = {remote.remote(spec_json, t.to_json(), str(sweep_dir.resolve())): t for t in todo}
+    failures = []
+    pending = list(refs)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        trial = refs[done[0]]
+        try:
+            result = ray.get(done[0])
+            finals = [a["final_eval"]["median_return"] for a in result["agents"]]
+            print(f"{trial.name} done in {result['wall_s']:.0f} s: median final return per agent "
+                  + ", ".join(f"{f:.1f}" for f in finals), flush=True)
+        except Exception as err:  # a trial's own error (bad env, NaN loss, ...) after its retries
+            cause = getattr(err, "cause", None) or err
+            first = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+            failures.append(f"{trial.name} failed: {first}")
+            print(failures[-1], flush=True)
+    return failures
