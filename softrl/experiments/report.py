@@ -145,6 +145,27 @@ class Check:
     description: str
 
 
+def check(name: str, value: float, tol: float, description: str, passed: bool | None = None) -> Check:
+    """An identity check `value <= tol` (unless `passed` is given), as `compute()` functions return them."""
+    value = float(value)
+    return Check(name, value, float(tol), bool(value <= tol) if passed is None else bool(passed), description)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """A PNG that `figures()` saved in the output directory, and the caption the reading embeds it with."""
+
+    filename: str
+    caption: str
+
+
+def save_figure(fig, out: Path, filename: str, caption: str) -> Figure:
+    """Saves `fig` as out/filename (PNG) and closes it."""
+    fig.savefig(Path(out) / filename, bbox_inches="tight")
+    pyplot().close(fig)
+    return Figure(filename, caption)
+
+
 @dataclasses.dataclass
 class Report:
     """Accumulates one experiment's markdown, numbers, checks and figures; `write()` saves them."""
@@ -182,20 +203,25 @@ class Report:
 
     def figure(self, fig, filename: str, caption: str) -> Path:
         """Saves `fig` as DIR/filename (PNG), closes it and embeds it with a relative link."""
-        path = self.out / filename
-        fig.savefig(path, bbox_inches="tight")
-        pyplot().close(fig)
-        self.figures.append(filename)
-        self._blocks.append(f"![{caption}]({filename})\n\n*{caption}*")
-        return path
+        self.embed(save_figure(fig, self.out, filename, caption))
+        return self.out / filename
+
+    def embed(self, figure: Figure) -> None:
+        """Embeds a figure already saved in the output directory, with a relative link."""
+        self.figures.append(figure.filename)
+        self._blocks.append(f"![{figure.caption}]({figure.filename})\n\n*{figure.caption}*")
+
+    def record(self, results: dict[str, Any]) -> None:
+        """Takes a `compute()` result: its "checks" (a list of `Check`) join the report's, the rest its numbers."""
+        self.checks.extend(results.get("checks", ()))
+        self.results.update({k: v for k, v in results.items() if k != "checks"})
 
     # --- numbers ------------------------------------------------------------------------------
     def check(self, name: str, value: float, tol: float, description: str, passed: bool | None = None) -> bool:
         """Records an identity check `value <= tol` (unless `passed` is given) and returns whether it held."""
-        value = float(value)
-        ok = bool(value <= tol) if passed is None else bool(passed)
-        self.checks.append(Check(name, value, float(tol), ok, description))
-        return ok
+        c = check(name, value, tol, description, passed)
+        self.checks.append(c)
+        return c.passed
 
     @property
     def all_passed(self) -> bool:

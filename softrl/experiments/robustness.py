@@ -105,33 +105,12 @@ UNITS = {"mass": "body-mass scale (x nominal)", "friction": "friction scale (x n
 # ----- evaluation ------------------------------------------------------------------------------------
 
 
-def rollout(env_fns: list, reset_seeds: list[int], policy, key: jax.Array, max_steps: int = 100_000) -> np.ndarray:
-    """Undiscounted return of one episode in each env (`env_fns[i]()` builds env i, reset with `reset_seeds[i]`).
+def _returns(env_fns: list, reset_seeds: list[int], policy, key: jax.Array) -> np.ndarray:
+    """Undiscounted return of one episode in each env (`env_fns[i]()` builds env i, reset with `reset_seeds[i]`),
+    by `softrl.rollout.rollout`; `policy(obs [B, O], key) -> actions [B, A]` in [-1, 1]. Returns [B]."""
+    from softrl.rollout import rollout
 
-    `policy(obs [B, O], key) -> actions [B, A]` in [-1, 1]; finished envs keep their last observation and
-    are not stepped again. Returns [B].
-    """
-    from softrl.dists import scale_action
-
-    envs = [f() for f in env_fns]
-    low = np.asarray(envs[0].action_space.low, np.float32)
-    high = np.asarray(envs[0].action_space.high, np.float32)
-    obs = np.stack([np.asarray(e.reset(seed=s)[0], np.float32).reshape(-1) for e, s in zip(envs, reset_seeds)])
-    returns = np.zeros(len(envs))
-    done = np.zeros(len(envs), bool)
-    for _ in range(max_steps):
-        if done.all():
-            break
-        key, sub = jax.random.split(key)
-        action = np.asarray(policy(obs, sub))  # [B, A]
-        for i in np.flatnonzero(~done):
-            o, r, term, trunc, _ = envs[i].step(scale_action(action[i], low, high))
-            obs[i] = np.asarray(o, np.float32).reshape(-1)
-            returns[i] += float(r)
-            done[i] = term or trunc
-    for e in envs:
-        e.close()
-    return returns
+    return rollout(policy, env_fns, reset_seeds, 1, key, max_steps=100_000).returns[:, 0]
 
 
 def _sweep_envs(task: Task, kind: str, levels, n_seeds: int):
@@ -163,7 +142,7 @@ def evaluate_sweeps(task: Task, agent, states, n_seeds: int, key: jax.Array) -> 
             def policy(obs, k, det=mode == "deterministic", batched=batched):
                 return act(batched, obs, jax.random.split(k, len(obs)), det)
 
-            r = rollout(fns, reset_seeds, policy, sub)
+            r = _returns(fns, reset_seeds, policy, sub)
             out[mode][kind] = r.reshape(len(levels), n_seeds, task.episodes)
     return out
 
@@ -176,7 +155,7 @@ def random_returns(task: Task, n_seeds: int, key: jax.Array) -> np.ndarray:
     def policy(obs, k):
         return jax.random.uniform(k, (len(obs), dim), minval=-1.0, maxval=1.0)
 
-    return rollout(fns, reset_seeds, policy, key)
+    return _returns(fns, reset_seeds, policy, key)
 
 
 def auc(levels, scores: np.ndarray, kind: str) -> np.ndarray:
