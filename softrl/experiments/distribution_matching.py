@@ -198,7 +198,7 @@ def _kl_bars(results: dict, out: Path) -> Figure:
                        "Reverse KL to p* (enumerated) and -J + log Z (dynamic programming) for several policies.")
 
 
-def figures(results: dict, out: Path) -> list[Figure]:
+def figures(results: dict, out: Path, quick: bool = False) -> list[Figure]:
     """Trajectory probabilities (top K, and all feasible ones) and the KL identity per policy."""
     with plot_style():
         fig, axes = pyplot().subplots(1, 2, figsize=(17, 5.4), gridspec_kw={"width_ratios": [2.2, 1]})
@@ -246,7 +246,7 @@ def _setup_and_table(report: Report, results: dict) -> None:
     )
 
 
-def reading(results: dict, report: Report, figs: list[Figure]) -> None:
+def reading(results: dict, report: Report, figs: list[Figure], quick: bool = False) -> None:
     """Setup, the KL table, the figures, and what they say about Eq. 29-34."""
     _setup_and_table(report, results)
     for fig in figs:

@@ -691,8 +691,21 @@ def _trajectory_figure(deep: dict, configs: list[DeepConfig], out: Path) -> Figu
 # ----- report --------------------------------------------------------------------------------------------
 
 
-def reading(results: dict, report: Report, quick: bool) -> None:
-    """What the tabular and continuous numbers say about the claim."""
+def figures(results: dict, out: Path, quick: bool) -> list[Figure]:
+    """The tabular figures, then the continuous ones (none when that part failed)."""
+    with float64():
+        figs = tabular_figures(results["tabular"], out)
+    return figs + (deep_figures(results["deep"], out, quick) if results["deep_ran"] else [])
+
+
+def reading(results: dict, report: Report, figs: list[Figure], quick: bool) -> None:
+    """Both parts' setup, tables and figures, then what the numbers say about the claim."""
+    _tabular_section(report, results["tabular"], figs[:2])
+    _deep_intro(report, quick, report.seeds)
+    if results["deep_ran"]:
+        _deep_section(report, results["deep"], figs[2:])
+    else:
+        report.para(f"**The continuous part failed and was not run to completion:** `{results['deep']['error']}`")
     report.heading("Reading")
     text = _tabular_reading(results["tabular"])
     deep = results["deep"] if results["deep_ran"] else None
@@ -829,15 +842,7 @@ def run(out: Path, quick: bool = False, seeds: int = 3) -> Report:
         budget=budget,
     )
     results = compute(out, quick, seeds)
-    with float64():
-        tab_figs = tabular_figures(results["tabular"], report.out)
-    _tabular_section(report, results["tabular"], tab_figs)
-    _deep_intro(report, quick, seeds)
-    if results["deep_ran"]:
-        _deep_section(report, results["deep"], deep_figures(results["deep"], report.out, quick))
-    else:
-        report.para(f"**The continuous part failed and was not run to completion:** `{results['deep']['error']}`")
-    reading(results, report, quick)
+    reading(results, report, figures(results, report.out, quick), quick)
     report.record(results)
     return report
 

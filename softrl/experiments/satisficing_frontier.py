@@ -219,7 +219,7 @@ def _occupancy_figure(results: dict, out: Path) -> Figure:
                        "C cliff, grey: wall).")
 
 
-def figures(results: dict, out: Path) -> list[Figure]:
+def figures(results: dict, out: Path, quick: bool = False) -> list[Figure]:
     """The frontier, a zoom on the picks, and where the picked policies spend their time."""
     with plot_style():
         colors = pyplot().get_cmap("autumn")(np.linspace(0, 0.8, len(EPSILONS)))
@@ -261,7 +261,7 @@ def _results_section(report: Report, results: dict) -> None:
     )
 
 
-def reading(results: dict, report: Report, figs: list[Figure]) -> None:
+def reading(results: dict, report: Report, figs: list[Figure], quick: bool = False) -> None:
     """Setup, the table of picks, the figures, and what they say about Eq. 28."""
     _results_section(report, results)
     for fig in figs:
