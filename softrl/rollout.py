@@ -85,6 +85,15 @@ class _Recorder:
                 "logp": _pad(f["logp"]) if has_logp else None}
 
 
+def _to_env_action(env: gym.Env) -> Callable[[np.ndarray], Any]:
+    """One env's action from one row of the policy's output, as `SeedEnvs.to_env_action` does it."""
+    if env_spec(env).num_actions is not None:
+        return int
+    space = env.action_space
+    low, high = np.asarray(space.low, np.float32).reshape(-1), np.asarray(space.high, np.float32).reshape(-1)
+    return lambda a: scale_action(a, low, high).reshape(space.shape)
+
+
 def rollout(
     policy: Policy,
     envs: str | Sequence[Callable[[], gym.Env]],
@@ -105,10 +114,7 @@ def rollout(
     if len(built) != len(seeds):
         raise ValueError(f"got {len(built)} env factories for {len(seeds)} reset seeds")
     flat = ObsFlattener(built[0].observation_space)
-    space = built[0].action_space
-    discrete = env_spec(built[0]).num_actions is not None
-    low, high = (None, None) if discrete else (np.asarray(space.low, np.float32).reshape(-1),
-                                               np.asarray(space.high, np.float32).reshape(-1))
+    to_env = _to_env_action(built[0])
     n = len(built)
     obs = np.stack([flat(env.reset(seed=s)[0]) for env, s in zip(built, seeds)])  # [N, O]
     returns = np.full((n, episodes), np.nan)
@@ -127,8 +133,7 @@ def rollout(
         has_logp = has_logp or logp is not None
         steps += 1
         for i in np.flatnonzero(played < episodes):
-            a = int(action[i]) if discrete else scale_action(action[i], low, high).reshape(space.shape)
-            o, r, term, trunc, _ = built[i].step(a)
+            o, r, term, trunc, _ = built[i].step(to_env(action[i]))
             j = played[i]
             obs[i] = flat(o)
             ep_return[i] += float(r)
