@@ -32,19 +32,8 @@ import numpy as np
 
 import softrl
 from softrl.envs.multigoal import MAX_EPISODE_STEPS, MultiGoalParams, Rollouts, rollouts, step_batch
-from softrl.experiments.report import (
-    Figure,
-    Report,
-    band,
-    check,
-    fmt,
-    fmt_ci,
-    mean_ci,
-    plot_style,
-    pyplot,
-    save_figure,
-    train_or_resume,
-)
+from softrl.experiments import report as rep
+from softrl.experiments.report import Figure, Report, check, fmt, fmt_ci, mean_ci, train_or_resume
 
 NAME = "exploration"
 SUMMARY = "MaxEnt reaches several goals (Sec. 5.1)"
@@ -229,8 +218,15 @@ def _evaluate_method(agent, states, seeds: list[int], budget: Budget) -> dict:
     return {"per_seed": per_seed, "summary": summary}
 
 
+def _finish(fig, out: Path, quick: bool, filename: str, title: str, caption: str) -> Figure:
+    """Titles (marking a quick run), lays out and saves one of the figures."""
+    fig.suptitle(title + (" [quick smoke test]" if quick else ""), fontsize=12)
+    fig.tight_layout()
+    return rep.save_figure(fig, out, filename, caption)
+
+
 def _plot_trajectories(out: Path, evals: dict[str, dict], quick: bool) -> Figure:
-    plt = pyplot()
+    plt = rep.pyplot()
     goal_colors = plt.get_cmap("tab10")(np.arange(len(PARAMS.goals)))
     n_methods = len(evals)
     fig, axes = plt.subplots(2, n_methods, figsize=(3.3 * n_methods, 7.0), sharex=True, sharey=True)
@@ -268,17 +264,16 @@ def _plot_trajectories(out: Path, evals: dict[str, dict], quick: bool) -> Figure
     handles = [plt.Line2D([], [], color=goal_colors[gi], label=f"goal {gi} reached") for gi in range(len(PARAMS.goals))]
     handles.append(plt.Line2D([], [], color="0.6", label="no goal (time limit)"))
     axes[0, -1].legend(handles=handles, loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize=8)
-    fig.suptitle("Does MaxEnt discover multiple solutions? Stochastic rollouts on the 4-goal point mass "
-                 "(circles: goals, x: start)" + (" [quick smoke test]" if quick else ""), fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, out, "trajectories.png",
-                       "Stochastic rollouts of each trained policy (actions sampled as during training). Top: 100 "
-                       "rollouts of the first seed, coloured by the goal reached. Bottom: 30 rollouts of every "
-                       "seed, coloured by seed.")
+    return _finish(fig, out, quick, "trajectories.png",
+                   "Does MaxEnt discover multiple solutions? Stochastic rollouts on the 4-goal point mass "
+                   "(circles: goals, x: start)",
+                   "Stochastic rollouts of each trained policy (actions sampled as during training). Top: 100 "
+                   "rollouts of the first seed, coloured by the goal reached. Bottom: 30 rollouts of every "
+                   "seed, coloured by seed.")
 
 
 def _plot_goals(out: Path, evals: dict[str, dict], quick: bool) -> Figure:
-    plt = pyplot()
+    plt = rep.pyplot()
     labels = list(evals)
     x = np.arange(len(labels))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
@@ -310,13 +305,11 @@ def _plot_goals(out: Path, evals: dict[str, dict], quick: bool) -> Figure:
     axes[1].set_ylim(0, np.log(k) + 0.2)
     axes[1].text(-0.4, np.log(k) + 0.03, f"log {k}: all goals equally often", fontsize=9)
     axes[0].legend(loc="upper left", fontsize=8)
-    fig.suptitle("MaxEnt should reach more of the 4 equally good goals: distinct goals and goal entropy per seed"
-                 + (" [quick smoke test]" if quick else ""), fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, out, "goals_reached.png",
-                       "Distinct goals reached by each method's policy (left) and the entropy of the distribution "
-                       "of reached goals (right), per seed (dots) with the mean and 95% Student-t interval across "
-                       "seeds.")
+    return _finish(fig, out, quick, "goals_reached.png",
+                   "MaxEnt should reach more of the 4 equally good goals: distinct goals and goal entropy per seed",
+                   "Distinct goals reached by each method's policy (left) and the entropy of the distribution "
+                   "of reached goals (right), per seed (dots) with the mean and 95% Student-t interval across "
+                   "seeds.")
 
 
 def _learning(run_dirs: dict[str, Path]) -> dict[str, dict]:
@@ -336,14 +329,14 @@ def _plot_curves(out: Path, run_dirs: dict[str, Path], n_seeds: int, quick: bool
     """Learning curves: deterministic evaluation and training episodes, with bands over seeds."""
     from softrl.plot import curves
 
-    plt = pyplot()
+    plt = rep.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
     spread = "ci" if n_seeds > 1 else "minmax"
     for label, run_dir in run_dirs.items():
         steps, values = curves(run_dir, "eval")
-        band(axes[0], steps, values, label, spread=spread, marker="o", ms=3)
+        rep.band(axes[0], steps, values, label, spread=spread, marker="o", ms=3)
         steps, values = curves(run_dir, "episodes", bins=10 if quick else 25)
-        band(axes[1], steps, values, label, spread=spread)
+        rep.band(axes[1], steps, values, label, spread=spread)
     axes[0].set_ylabel("deterministic evaluation return")
     axes[1].set_ylabel("training episode return (with exploration)")
     for ax in axes:
@@ -351,20 +344,18 @@ def _plot_curves(out: Path, run_dirs: dict[str, Path], n_seeds: int, quick: bool
         ax.axhline(0.0, color="k", lw=0.6)
     axes[0].legend(loc="lower right")
     note = f"mean and 95% CI band over {n_seeds} seeds" if n_seeds > 1 else "1 seed"
-    fig.suptitle(f"Goal counts mean something only once a method reaches goals (return > 0) ({note})"
-                 + (" [quick smoke test]" if quick else ""), fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, out, "learning_curves.png",
-                       "Learning curves: return of deterministic evaluation episodes (left) and of training "
-                       "episodes (right). Standing still for 30 steps returns about -15; reaching a goal at full "
-                       "speed about +6.")
+    return _finish(fig, out, quick, "learning_curves.png",
+                   f"Goal counts mean something only once a method reaches goals (return > 0) ({note})",
+                   "Learning curves: return of deterministic evaluation episodes (left) and of training "
+                   "episodes (right). Standing still for 30 steps returns about -15; reaching a goal at full "
+                   "speed about +6.")
 
 
 def figures(results: dict, out: Path, quick: bool) -> list[Figure]:
     """Sampled trajectories, goals reached per method and seed, and the learning curves."""
     evals = results["methods"]
     run_dirs = {lab: Path(m["run_dir"]) for lab, m in evals.items()}
-    with plot_style():
+    with rep.plot_style():
         return [_plot_trajectories(out, evals, quick), _plot_goals(out, evals, quick),
                 _plot_curves(out, run_dirs, results["num_seeds"], quick)]
 
