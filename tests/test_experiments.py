@@ -229,3 +229,21 @@ def test_q_learning_limit_deep_half_reporting_and_guard(tmp_path, monkeypatch):
     assert res["results"]["deep_status"].startswith("not run: ImportError")
     assert res["all_checks_passed"]  # the exact tabular part still stands
     assert "**Not run.**" in (tmp_path / "guard" / "report.md").read_text()
+
+
+# ----- the three parts' plumbing ---------------------------------------------------------------------
+
+
+def test_record_keeps_numbers_and_checks_and_drops_figure_only_data(tmp_path):
+    from softrl.experiments.report import Report, check, not_run_note
+
+    report = Report("x", "X", tmp_path, quick=True, seeds=1, claim="c")
+    results = {"a": 1.0, "_paths": np.zeros(3), "runs": {"r": {"v": [1, 2], "_paths": [0]}, "_k": 2},
+               "per_seed": [{"s": 0, "_rollouts": object()}], "checks": [check("ok", 0.5, 1.0, "d")]}
+    report.record(results)
+    assert report.results == {"a": 1.0, "runs": {"r": {"v": [1, 2]}}, "per_seed": [{"s": 0}]}
+    assert [(c.name, c.passed) for c in report.checks] == [("ok", True)]
+    assert not check("bad", 2.0, 1.0, "d").passed and check("forced", 2.0, 1.0, "d", passed=True).passed
+    assert not_run_note("deep part", None, False, False, "") is None
+    assert not_run_note("deep part", "E: x", True, True, "").endswith("did not run: E: x.")
+    assert "smoke test (1 seed)" in not_run_note("deep part", None, False, True, "1 seed")

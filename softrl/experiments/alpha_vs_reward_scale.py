@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, plot_style, pyplot
+from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, not_run_note, plot_style, pyplot
 from softrl.tabular import cliff_walk, random_mdp, soft_value_iteration
 
 NAME = "alpha-vs-reward-scale"
@@ -294,13 +294,9 @@ def _reading(report: Report, tab: dict, deep: dict | None, quick: bool, deep_err
         "control shows that the identity is not vacuous: rescaling the rewards alone changes the policy by at "
         f"least {fmt(tab['min_tv_control'], 3)} in total variation. "
     )
-    if deep_error is not None:
-        text += f"The deep part did not run: {deep_error}."
-    elif deep is None:
-        text += "The deep part was skipped."
-    elif quick:
-        text += ("The deep part ran only as a smoke test (1 seed, 600 steps, 32x32 networks), so its numbers say "
-                 "nothing about the claim; run without --quick for the evidence.")
+    note = not_run_note("deep part", deep_error, deep is None, quick, "1 seed, 600 steps, 32x32 networks")
+    if note is not None:
+        text += note
     else:
         runs = deep["runs"]
         matched = [c["label"] for c in deep["configs"] if abs(c["alpha"] / c["scale"] - 0.2) < 1e-9]

@@ -38,7 +38,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl.backups import entropy, soft_policy
-from softrl.experiments.report import Report, band, float64, fmt, fmt_ci, mean_ci, plot_style, pyplot, train_or_resume
+from softrl.experiments.report import (
+    Check,
+    Figure,
+    Report,
+    band,
+    check,
+    float64,
+    fmt,
+    fmt_ci,
+    mean_ci,
+    not_run_note,
+    plot_style,
+    pyplot,
+    save_figure,
+    train_or_resume,
+)
 from softrl.tabular import gridworld, policy_evaluation, soft_value_iteration, start_value
 
 NAME = "one-step-vs-maxent"
@@ -139,14 +154,15 @@ def occupancy_profile(mdp, pi, cliff: np.ndarray) -> dict[str, np.ndarray]:
     return {"entropy_t": ent_t, "alive_t": alive_t, "fallen_t": fallen_t, "occupancy": occ}
 
 
-def _tabular(report: Report) -> dict:
-    mdp, fall_mdp, geo, plateau, cliff = ledge_mdp()
+def compute_tabular() -> dict:
+    """Every exact number of the tabular part and its identity checks (call inside `float64()`). The policies at
+    PICTURE_ALPHAS ride along under "_pictures" for the figures (not written to results.json)."""
+    mdp, fall_mdp, _, _, cliff = ledge_mdp()
     live = ~np.asarray(mdp.terminal)
     alphas = jnp.asarray(ALPHAS)
     me_pi = np.asarray(jax.vmap(lambda a: soft_value_iteration(mdp, a).policy)(alphas))  # [K, H, S, A]
     wp_pi, wp_q = (np.asarray(x) for x in jax.vmap(lambda a: one_step_bonus_policy(mdp, a))(alphas))
-    gr_pi = greedy_policy(mdp)
-    greedy = evaluate_policy(mdp, fall_mdp, gr_pi)
+    greedy = evaluate_policy(mdp, fall_mdp, greedy_policy(mdp))
 
     rows = {k: {m: np.zeros(len(ALPHAS)) for m in ("return", "entropy", "fall", "objective")}
             for k in ("maxent", "wp")}
@@ -166,6 +182,18 @@ def _tabular(report: Report) -> dict:
         # MaxEnt fixed point: pi = softmax(Q^pi_soft / alpha) with the entropy in the critic (Eq. 20).
         q_soft, _ = policy_evaluation(mdp, me_pi[i], a)
         me_residual = max(me_residual, float(np.abs(np.asarray(soft_policy(q_soft, a)) - me_pi[i])[:, live].max()))
+    result = _tabular_summary(rows, greedy)
+    result["ledge_vs_later_entropy"] = _split_entropy(mdp, cliff, ALPHAS, me_pi, wp_pi)
+    result["residuals"] = {"wp_fixed_point": wp_residual, "maxent_fixed_point": me_residual,
+                           "forward_backward": fwd_residual, **result["residuals"]}
+    result["checks"] = _tabular_checks(result["residuals"])
+    pictured = [int(np.argmin(np.abs(ALPHAS - a))) for a in PICTURE_ALPHAS]
+    result["_pictures"] = {i: {"maxent": me_pi[i], "wp": wp_pi[i]} for i in pictured}
+    return result
+
+
+def _tabular_summary(rows: dict, greedy: dict) -> dict:
+    """What the per-alpha rows say: objective gaps, where MaxEnt is more random or falls less, the alpha -> 0 limit."""
     greedy_objective = greedy["return"] + ALPHAS * greedy["entropy"]
     # MaxEnt maximises the objective of Eq. 5, so no other policy (WP, greedy) may score higher.
     gap_wp = rows["maxent"]["objective"] - rows["wp"]["objective"]
@@ -175,24 +203,10 @@ def _tabular(report: Report) -> dict:
     limit_gap = max(abs(rows["maxent"]["return"][small] - greedy["return"]),
                     abs(rows["wp"]["return"][small] - greedy["return"]),
                     rows["maxent"]["fall"][small], rows["wp"]["fall"][small])
-
-    report.check("wp_fixed_point", wp_residual, IDENTITY_TOL,
-                 "max |pi_wp - softmax(Q^pi_wp_hard / alpha)| over live states, steps, alphas (Eq. 4's fixed point; "
-                 "Q from the library's policy_evaluation with alpha = 0)")
-    report.check("maxent_fixed_point", me_residual, IDENTITY_TOL,
-                 "max |pi_maxent - softmax(Q^pi_soft / alpha)| (Eq. 20 with the soft Q of Eq. 9-11)")
-    report.check("maxent_is_optimal", opt_violation, IDENTITY_TOL,
-                 "max over alphas of (J_other - J_maxent)^+ for J = E[sum_t r_t + alpha H_t], other = WP, greedy")
-    report.check("forward_equals_backward", fwd_residual, IDENTITY_TOL,
-                 "trajectory entropy and fall probability: forward occupancy pass vs backward policy evaluation")
-    report.check("small_alpha_limit", limit_gap, 1e-6,
-                 f"at alpha = {ALPHAS[small]:g}: |return - greedy return| for MaxEnt and WP, and their fall "
-                 "probabilities (all three coincide as alpha -> 0)")
-
     more_ent = rows["maxent"]["entropy"] > rows["wp"]["entropy"] + 1e-9
     less_fall = rows["maxent"]["fall"] < rows["wp"]["fall"] - 1e-9
     visible = np.maximum(rows["maxent"]["fall"], rows["wp"]["fall"]) > 1e-6
-    result = {
+    return {
         "layout": LEDGE_LAYOUT, "horizon": HORIZON, "plateau_reward": PLATEAU_REWARD, "cliff_reward": CLIFF_REWARD,
         "alphas": ALPHAS, "maxent": rows["maxent"], "wp": rows["wp"], "greedy": greedy,
         "objective_gap_maxent_minus_wp": gap_wp,
@@ -204,12 +218,29 @@ def _tabular(report: Report) -> dict:
         "maxent_falls_less_wherever_visible": bool(np.all(less_fall[visible])),
         "max_entropy_gain": float((rows["maxent"]["entropy"] - rows["wp"]["entropy"]).max()),
         "alpha_of_max_entropy_gain": float(ALPHAS[np.argmax(rows["maxent"]["entropy"] - rows["wp"]["entropy"])]),
-        "ledge_vs_later_entropy": _split_entropy(mdp, cliff, ALPHAS, me_pi, wp_pi),
-        "residuals": {"wp_fixed_point": wp_residual, "maxent_fixed_point": me_residual,
-                      "forward_backward": fwd_residual, "objective_violation": opt_violation,
-                      "small_alpha_limit": limit_gap},
+        "residuals": {"objective_violation": opt_violation, "small_alpha_limit": limit_gap},
     }
 
+
+def _tabular_checks(res: dict) -> list[Check]:
+    return [
+        check("wp_fixed_point", res["wp_fixed_point"], IDENTITY_TOL,
+              "max |pi_wp - softmax(Q^pi_wp_hard / alpha)| over live states, steps, alphas (Eq. 4's fixed point; "
+              "Q from the library's policy_evaluation with alpha = 0)"),
+        check("maxent_fixed_point", res["maxent_fixed_point"], IDENTITY_TOL,
+              "max |pi_maxent - softmax(Q^pi_soft / alpha)| (Eq. 20 with the soft Q of Eq. 9-11)"),
+        check("maxent_is_optimal", res["objective_violation"], IDENTITY_TOL,
+              "max over alphas of (J_other - J_maxent)^+ for J = E[sum_t r_t + alpha H_t], other = WP, greedy"),
+        check("forward_equals_backward", res["forward_backward"], IDENTITY_TOL,
+              "trajectory entropy and fall probability: forward occupancy pass vs backward policy evaluation"),
+        check("small_alpha_limit", res["small_alpha_limit"], 1e-6,
+              f"at alpha = {ALPHAS[0]:g}: |return - greedy return| for MaxEnt and WP, and their fall "
+              "probabilities (all three coincide as alpha -> 0)"),
+    ]
+
+
+def _tabular_section(report: Report, tab: dict, figs: list[Figure]) -> None:
+    greedy, gap_wp = tab["greedy"], tab["objective_gap_maxent_minus_wp"]
     report.heading("Tabular part (exact)")
     report.para(
         f"Gridworld (rows top to bottom, `S` start, `C` cliff, terminal): `{' / '.join(LEDGE_LAYOUT)}`. The first "
@@ -225,16 +256,11 @@ def _tabular(report: Report) -> dict:
     )
     header = ["alpha", "MaxEnt return", "WP return", "MaxEnt traj. entropy (nats)", "WP traj. entropy (nats)",
               "MaxEnt P(fall)", "WP P(fall)", "J_MaxEnt - J_WP"]
-    table_rows = []
-    for i in range(0, len(ALPHAS), 5):
-        table_rows.append([ALPHAS[i], rows["maxent"]["return"][i], rows["wp"]["return"][i],
-                           rows["maxent"]["entropy"][i], rows["wp"]["entropy"][i], rows["maxent"]["fall"][i],
-                           rows["wp"]["fall"][i], gap_wp[i]])
-    report.table(header, table_rows, digits=4)
-
-    _tabular_figures(report, mdp, geo, cliff, plateau, rows, greedy, me_pi, wp_pi)
-    report.results["tabular"] = result
-    return result
+    me, wp = tab["maxent"], tab["wp"]
+    report.table(header, [[ALPHAS[i], me["return"][i], wp["return"][i], me["entropy"][i], wp["entropy"][i],
+                           me["fall"][i], wp["fall"][i], gap_wp[i]] for i in range(0, len(ALPHAS), 5)], digits=4)
+    for fig in figs:
+        report.embed(fig)
 
 
 def _split_entropy(mdp, cliff, alphas, me_pi, wp_pi) -> dict:
@@ -251,7 +277,10 @@ def _split_entropy(mdp, cliff, alphas, me_pi, wp_pi) -> dict:
     return out
 
 
-def _tabular_figures(report, mdp, geo, cliff, plateau, rows, greedy, me_pi, wp_pi) -> None:
+def tabular_figures(tab: dict, out: Path) -> list[Figure]:
+    """Return, entropy and fall probability against alpha; the policies and per-step profiles at PICTURE_ALPHAS."""
+    mdp, _, geo, _, cliff = ledge_mdp()
+    rows, greedy = {k: tab[k] for k in ("maxent", "wp")}, tab["greedy"]
     colors = {"maxent": "tab:blue", "wp": "tab:orange", "greedy": "k"}
     names = {"maxent": "MaxEnt (soft VI, Eq. 5)", "wp": "Williams & Peng one-step bonus (Eq. 4)",
              "greedy": "greedy / hard, alpha = 0 (DDPG analogue)"}
@@ -275,15 +304,16 @@ def _tabular_figures(report, mdp, geo, cliff, plateau, rows, greedy, me_pi, wp_p
         fig.suptitle("Cliff ledge (exact): once entropy outweighs reward (alpha >~ 5) the one-step bonus acts randomly "
                      "on the ledge, falls and loses its later entropy; MaxEnt stays safe and keeps it", fontsize=12)
         fig.tight_layout()
-        report.figure(fig, "tabular_vs_alpha.png",
-                      "Exact return, trajectory entropy and fall probability of the MaxEnt, Williams & Peng and "
-                      "greedy policies on the tabular cliff ledge, against alpha (exact, so no seed bands).")
+        vs_alpha = save_figure(
+            fig, out, "tabular_vs_alpha.png",
+            "Exact return, trajectory entropy and fall probability of the MaxEnt, Williams & Peng and "
+            "greedy policies on the tabular cliff ledge, against alpha (exact, so no seed bands).")
 
         # Policies at t = 0 and occupancy, plus per-step entropy and survival, at two alphas.
         fig, axes = plt.subplots(2, 3, figsize=(16, 7.4), gridspec_kw={"width_ratios": [1.25, 1.25, 1]})
         for row, a in enumerate(PICTURE_ALPHAS):
             i = int(np.argmin(np.abs(ALPHAS - a)))
-            for col, (key, pi) in enumerate((("maxent", me_pi[i]), ("wp", wp_pi[i]))):
+            for col, (key, pi) in enumerate(tab["_pictures"][i].items()):
                 prof = occupancy_profile(mdp, pi, cliff)
                 _draw_policy(axes[row, col], geo, cliff, pi, prof["occupancy"],
                              f"{short[key]}, alpha = {ALPHAS[i]:.3g}: P(fall) = "
@@ -303,11 +333,12 @@ def _tabular_figures(report, mdp, geo, cliff, plateau, rows, greedy, me_pi, wp_p
         fig.suptitle("Where the randomness goes: MaxEnt is less random on the ledge and more random later; "
                      "at alpha = 10 the one-step bonus is random on the ledge and falls", fontsize=12)
         fig.tight_layout()
-        report.figure(fig, "tabular_policies.png",
-                      "Left, middle: the MaxEnt and Williams & Peng policies on the cliff ledge (red cells: cliff). "
-                      "Arrows: the visit-weighted average policy in each cell (length = probability); shade: its "
-                      "visit-weighted mean policy entropy (nats); number: expected visits per episode. Right: "
-                      "expected policy entropy per step and probability of not having fallen, per time step.")
+        return [vs_alpha, save_figure(
+            fig, out, "tabular_policies.png",
+            "Left, middle: the MaxEnt and Williams & Peng policies on the cliff ledge (red cells: cliff). "
+            "Arrows: the visit-weighted average policy in each cell (length = probability); shade: its "
+            "visit-weighted mean policy entropy (nats); number: expected visits per episode. Right: "
+            "expected policy entropy per step and probability of not having fallen, per time step.")]
 
 
 def _draw_policy(ax, geo, cliff, pi, occupancy, title) -> None:
@@ -394,89 +425,116 @@ def _train_config(cfg: DeepConfig, budget: dict, n_seeds: int, run_dir: Path, pr
     )
 
 
-def make_sampler(agent, algo: str, hidden: tuple[int, ...]):
-    """`sample(states, obs [N, B, 2], key, deterministic) -> (action [N, B, 2], logp [N, B])` for all seeds.
+def _episodes(agent, states, sample, n_seeds: int, episodes: int, deterministic: bool, key, env_seed: int):
+    """`episodes` episodes per seed, all in lockstep through `softrl.rollout.rollout` (env (i, j) reset with
+    `env_seed + 1000 i + j`). Each step hands seed i the i-th of `split(sub, n_seeds)`, one key for all its
+    episodes. Returns per-episode arrays [n_seeds, episodes]: return, fell, neg_logp_sum (trajectory entropy
+    estimate; NaN when deterministic), length, and paths [n_seeds, episodes, T + 1, 2] (NaN after the end)."""
+    from softrl.rollout import rollout
 
-    sac/wp/svg0: the tanh-Gaussian actor rebuilt from the agent state (the same draw as `agent.act` with the
-    same key; checked in `_deep`), so `log pi(a|s)` of each sampled action is available. ddpg: `agent.act`,
-    logp NaN (a deterministic actor has no density; its clipped exploration noise has point masses at +-1).
-    """
-    from softrl.dists import tanh_gaussian_mode, tanh_gaussian_sample
-    from softrl.nets import GaussianActor
+    act = jax.vmap(agent.act, in_axes=(0, 0, 0, None))
+    draw = jax.vmap(sample)
 
-    if algo == "ddpg":
-        def one(state, obs, key, deterministic):
-            action = agent.act(state, obs, key, deterministic)
-            return action, jnp.full(obs.shape[:1], jnp.nan)
-    else:
-        actor = GaussianActor(hidden, agent.spec.action_dim, learn_std=algo != "svg0")
+    def policy(obs, k):
+        obs = jnp.asarray(obs).reshape(n_seeds, episodes, -1)  # [N, B, 2]
+        keys = jax.random.split(k, n_seeds)  # one key per seed, as `jax.vmap(agent.act)` callers do
+        if deterministic:
+            return act(states, obs, keys, True).reshape(n_seeds * episodes, -1)
+        action, logp = draw(states, obs, keys)
+        return action.reshape(n_seeds * episodes, -1), logp.reshape(-1)
 
-        def one(state, obs, key, deterministic):
-            mean, log_std = actor.apply(state.actor, obs)
-            if algo == "svg0":
-                log_std = jnp.full_like(mean, jnp.log(state.hp.actor_std))
-            if deterministic:
-                return tanh_gaussian_mode(mean), jnp.full(obs.shape[:1], jnp.nan)
-            return tanh_gaussian_sample(key, mean, log_std)
-
-    def sample(states, obs, key, deterministic=False):
-        keys = jax.random.split(key, obs.shape[0])  # one key per seed, as `jax.vmap(agent.act)` callers do
-        return jax.vmap(one, in_axes=(0, 0, 0, None))(states, obs, keys, deterministic)
-
-    return jax.jit(sample, static_argnums=3)
+    seeds = [env_seed + 1000 * i + j for i in range(n_seeds) for j in range(episodes)]
+    out = rollout(jax.jit(policy), ENV_ID, seeds, 1, key, record=True)
+    shape = (n_seeds, episodes)
+    neg_logp = np.full(shape, np.nan) if out.logp is None else -np.nansum(out.logp[:, 0], axis=1).reshape(shape)
+    return {"return": out.returns.reshape(shape), "fell": out.terminated.reshape(shape),  # terminated = fell
+            "neg_logp_sum": neg_logp, "length": out.lengths.reshape(shape),
+            "paths": out.obs[:, 0].reshape(*shape, -1, 2)}
 
 
-def rollouts(sample, states, n_seeds: int, episodes: int, deterministic: bool, key, env_seed: int = 777) -> dict:
-    """`episodes` episodes per seed in lockstep. Returns per-episode arrays [n_seeds, episodes]: return, fell,
-    neg_logp_sum (trajectory entropy estimate), length, and paths [n_seeds, episodes, T+1, 2]."""
-    import gymnasium as gym
-
-    from softrl.envs import register_envs
-
-    register_envs()
-    envs = [[gym.make(ENV_ID) for _ in range(episodes)] for _ in range(n_seeds)]
-    horizon = envs[0][0].spec.max_episode_steps
-    obs = np.stack([np.stack([e.reset(seed=env_seed + 1000 * i + j)[0] for j, e in enumerate(row)])
-                    for i, row in enumerate(envs)])  # [N, B, 2]
-    ret = np.zeros((n_seeds, episodes))
-    neg_logp = np.zeros((n_seeds, episodes))
-    fell = np.zeros((n_seeds, episodes), bool)
-    length = np.zeros((n_seeds, episodes), int)
-    done = np.zeros((n_seeds, episodes), bool)
-    paths = np.full((n_seeds, episodes, horizon + 1, 2), np.nan)
-    paths[:, :, 0] = obs
-    for t in range(horizon):
-        key, sub = jax.random.split(key)
-        action, logp = (np.asarray(x) for x in sample(states, jnp.asarray(obs), sub, deterministic))
-        for i in range(n_seeds):
-            for j in range(episodes):
-                if done[i, j]:
-                    continue
-                o, r, term, trunc, info = envs[i][j].step(action[i, j])
-                ret[i, j] += r
-                neg_logp[i, j] -= logp[i, j]
-                length[i, j] += 1
-                obs[i, j] = o
-                paths[i, j, t + 1] = o
-                if term or trunc:
-                    done[i, j] = True
-                    fell[i, j] = bool(info.get("fell", False)) and term
-        if done.all():
-            break
-    for row in envs:
-        for e in row:
-            e.close()
-    return {"return": ret, "fell": fell, "neg_logp_sum": neg_logp, "length": length, "paths": paths}
+def _sampler_residual(agent, states, sample, n_seeds: int, key) -> float:
+    """max |sampled action - agent.act(..., deterministic=False)| with the same keys on 64 probe states: the
+    log-probs used for the entropy estimate belong to the agent's own policy."""
+    probe = jnp.asarray(np.random.default_rng(0).uniform([0, -1], [2, 0.2], (n_seeds, 64, 2)), jnp.float32)
+    keys = jax.random.split(key, n_seeds)
+    mine, _ = jax.vmap(sample)(states, probe, keys)
+    theirs = jax.vmap(agent.act, in_axes=(0, 0, 0, None))(states, probe, keys, False)
+    return float(jnp.max(jnp.abs(mine - theirs)))
 
 
-def _deep(report: Report, quick: bool, seeds: int) -> dict:
+def _per_seed(stoch: dict, det: dict, algo: str) -> dict:
+    """Per-seed means [N] of the stochastic and deterministic episodes."""
     from softrl.envs.cliff import TOP
-    from softrl.plot import curves
 
+    paths = stoch["paths"]
+    alive = ~np.isnan(paths[..., 1])
+    return {
+        "stochastic_return": stoch["return"].mean(1), "stochastic_fall_rate": stoch["fell"].mean(1),
+        "trajectory_entropy": stoch["neg_logp_sum"].mean(1) if algo != "ddpg" else None,
+        "stochastic_length": stoch["length"].mean(1),
+        # Fraction of stochastic episodes that ever get onto the plateau (x >= 1).
+        "reach_plateau": (np.nanmax(paths[..., 0], axis=2) >= 1.0).mean(1),
+        # Fraction of visited positions on the plateau below the ledge's level (x >= 1, y < 0): spreading out.
+        "below_ledge_level": np.nanmean(np.where(alive, (paths[..., 1] < 0.0) & (paths[..., 0] >= 1.0), np.nan),
+                                        axis=(1, 2)),
+        # Fraction of visited positions within 0.05 of the wall above the ledge (where clipped moves are harmless).
+        "time_at_wall": np.nanmean(np.where(alive, paths[..., 1] >= TOP - 0.05, np.nan), axis=(1, 2)),
+        "deterministic_return": det["return"].mean(1), "deterministic_fall_rate": det["fell"].mean(1),
+    }
+
+
+def _train_and_measure(cfg: DeepConfig, budget: dict, n_seeds: int, run_dir: Path, quick: bool, keys) -> dict:
+    """Trains (or reuses) one agent and measures it on stochastic and deterministic episodes."""
+    from softrl.plot import curves
+    from softrl.rollout import sample_fn
+
+    t0 = time.perf_counter()
+    res, how = train_or_resume(_train_config(cfg, budget, n_seeds, run_dir, progress=not quick))
+    t_train = time.perf_counter() - t0
+    sample = sample_fn(res.agent, cfg.algo, budget["hidden"])
+    k_probe, k_st, k_det = keys
+    stoch = _episodes(res.agent, res.states, sample, n_seeds, budget["rollouts"], False, k_st, env_seed=777)
+    det = _episodes(res.agent, res.states, sample, n_seeds, 20, True, k_det, env_seed=999)
+    per_seed = _per_seed(stoch, det, cfg.algo)
+    return {
+        "algo": cfg.algo, "alpha": cfg.alpha, "run_dir": run_dir, "how": how, "this_call_wall_s": t_train,
+        # What the training itself cost when it ran (a reused run's summary keeps it), for the budget line.
+        "training_wall_s": res.timing["wall_s"],
+        "per_seed": per_seed,
+        "ci": {k: (mean_ci(v) if v is not None else None) for k, v in per_seed.items()},
+        "eval_curve": curves(run_dir, "eval"),
+        "sampler_residual": _sampler_residual(res.agent, res.states, sample, n_seeds, k_probe),
+        "_paths": stoch["paths"][0, :25],
+    }
+
+
+def compute_deep(out: Path, quick: bool, seeds: int) -> dict:
+    """Trains every agent of the continuous part into out/runs/ (reusing finished runs) and measures it."""
     budget = deep_budget(quick)
     configs = QUICK_CONFIGS if quick else DEEP_CONFIGS
     n_seeds = 1 if quick else seeds
     tag = f"{budget['total_steps']}steps-{n_seeds}seeds-h{'x'.join(map(str, budget['hidden']))}"
+    key = jax.random.PRNGKey(2024)
+    runs: dict[str, dict] = {}
+    for k, cfg in enumerate(configs):
+        run_dir = out / "runs" / f"{cfg.slug}-{tag}"
+        print(f"[{NAME}] {k + 1}/{len(configs)}: {cfg.label}, {n_seeds} seed(s) x {budget['total_steps']} steps "
+              f"-> {run_dir}", flush=True)
+        k_probe = key  # the probe reuses the loop key before it is split, as the measured numbers always did
+        key, k_st, k_det = jax.random.split(key, 3)
+        runs[cfg.label] = _train_and_measure(cfg, budget, n_seeds, run_dir, quick, (k_probe, k_st, k_det))
+    residual = max(r["sampler_residual"] for r in runs.values())
+    return {"budget": budget, "num_seeds": n_seeds, "fixed_alphas": FIXED_ALPHAS,
+            "configs": [dataclasses.asdict(c) for c in configs], "runs": runs, "sampler_residual": residual,
+            "checks": [check("sampler_matches_agent", residual, 1e-5,
+                             "max |a_sampled - agent.act| on 64 probe states (stochastic, with the same key): "
+                             "the log-probs used for the entropy estimate belong to the agent's own policy")]}
+
+
+def _deep_intro(report: Report, quick: bool, seeds: int) -> None:
+    budget = deep_budget(quick)
+    configs = QUICK_CONFIGS if quick else DEEP_CONFIGS
+    n_seeds = 1 if quick else seeds
     report.heading("Continuous part: `softrl/CliffLedge-v0`")
     report.para(
         "A 2-D point mass (`softrl.envs.cliff`): it starts at (0.05, 0.1) on a ledge x in [0, 1], y in [0, 0.2] "
@@ -500,61 +558,11 @@ def _deep(report: Report, quick: bool, seeds: int) -> dict:
         + ("**Quick mode: 1 seed, 1,200 steps, 32x32 networks, 4 of the 7 agents: a smoke test of the pipeline; "
            "these numbers say nothing about the claim.**" if quick else "")
     )
-    key = jax.random.PRNGKey(2024)
-    runs: dict[str, dict] = {}
-    rec_residual = 0.0
-    for k, cfg in enumerate(configs):
-        run_dir = report.out / "runs" / f"{cfg.slug}-{tag}"
-        tc = _train_config(cfg, budget, n_seeds, run_dir, progress=not quick)
-        print(f"[{NAME}] {k + 1}/{len(configs)}: {cfg.label}, {n_seeds} seed(s) x {budget['total_steps']} steps "
-              f"-> {run_dir}", flush=True)
-        t0 = time.perf_counter()
-        res, how = train_or_resume(tc)
-        agent, states = res.agent, res.states
-        t_train = time.perf_counter() - t0
-        # What the training itself cost when it ran (a reused run's summary keeps it), for the budget line.
-        trained_wall = res.timing["wall_s"]
-        sample = make_sampler(agent, cfg.algo, budget["hidden"])
-        # The rebuilt sampler must reproduce the agent's own actions (deterministic, and stochastic with one key).
-        probe = jnp.asarray(np.random.default_rng(0).uniform([0, -1], [2, 0.2], (n_seeds, 64, 2)), jnp.float32)
-        mine_det, _ = sample(states, probe, key, True)
-        theirs_det = jax.vmap(agent.act, in_axes=(0, 0, 0, None))(states, probe, jax.random.split(key, n_seeds), True)
-        rec_residual = max(rec_residual, float(jnp.max(jnp.abs(mine_det - theirs_det))))
-        if cfg.algo != "ddpg":
-            mine_st, _ = sample(states, probe, key, False)
-            theirs_st = jax.vmap(agent.act, in_axes=(0, 0, 0, None))(states, probe, jax.random.split(key, n_seeds),
-                                                                     False)
-            rec_residual = max(rec_residual, float(jnp.max(jnp.abs(mine_st - theirs_st))))
-        key, k_st, k_det = jax.random.split(key, 3)
-        stoch = rollouts(sample, states, n_seeds, budget["rollouts"], False, k_st)
-        det = rollouts(sample, states, n_seeds, 20, True, k_det, env_seed=999)
-        per_seed = {
-            "stochastic_return": stoch["return"].mean(1), "stochastic_fall_rate": stoch["fell"].mean(1),
-            "trajectory_entropy": stoch["neg_logp_sum"].mean(1) if cfg.algo != "ddpg" else None,
-            "stochastic_length": stoch["length"].mean(1),
-            # Fraction of stochastic episodes that ever get onto the plateau (x >= 1).
-            "reach_plateau": (np.nanmax(stoch["paths"][..., 0], axis=2) >= 1.0).mean(1),
-            # Fraction of visited positions within 0.05 of the wall above the ledge (where clipped moves are harmless).
-            # Fraction of visited positions on the plateau below the ledge's level (x >= 1, y < 0): spreading out.
-            "below_ledge_level": np.nanmean(np.where(np.isnan(stoch["paths"][..., 1]), np.nan,
-                                                     (stoch["paths"][..., 1] < 0.0) & (stoch["paths"][..., 0] >= 1.0)),
-                                            axis=(1, 2)),
-            "time_at_wall": np.nanmean(np.where(np.isnan(stoch["paths"][..., 1]), np.nan,
-                                                stoch["paths"][..., 1] >= TOP - 0.05), axis=(1, 2)),
-            "deterministic_return": det["return"].mean(1), "deterministic_fall_rate": det["fell"].mean(1),
-        }
-        eval_steps, eval_curve = curves(run_dir, "eval")
-        runs[cfg.label] = {
-            "algo": cfg.algo, "alpha": cfg.alpha, "run_dir": run_dir, "how": how, "this_call_wall_s": t_train,
-            "training_wall_s": trained_wall,
-            "per_seed": per_seed,
-            "ci": {k2: (mean_ci(v) if v is not None else None) for k2, v in per_seed.items()},
-            "eval_curve": (eval_steps, eval_curve), "paths": stoch["paths"][0, :25],
-        }
-    report.check("sampler_matches_agent", rec_residual, 1e-5,
-                 "max |a_rebuilt - agent.act| on 64 probe states (deterministic, and stochastic with the same key): "
-                 "the log-probs used for the entropy estimate belong to the agent's own policy")
 
+
+def _deep_section(report: Report, deep: dict, figs: list[Figure]) -> None:
+    configs = [DeepConfig(**c) for c in deep["configs"]]
+    runs, budget = deep["runs"], deep["budget"]
     header = ["agent", "stochastic return", "P(fall), stochastic", "trajectory entropy (nats)", "episode length",
               "P(reach plateau), stochastic", "deterministic return", "P(fall), deterministic", "run",
               "training wall (s)"]
@@ -577,13 +585,8 @@ def _deep(report: Report, quick: bool, seeds: int) -> dict:
                 "action bound (svg0's fixed-width Gaussian pushed into saturation, and a low-alpha sac) gets a density "
                 "spike at the bound and a very negative value; it measures saturation, not randomness that can "
                 "drop the agent off the cliff.")
-    _deep_figures(report, configs, runs, quick, n_seeds)
-    deep = {"budget": budget, "num_seeds": n_seeds, "fixed_alphas": FIXED_ALPHAS,
-            "configs": [dataclasses.asdict(c) for c in configs],
-            "runs": {k: {kk: vv for kk, vv in v.items() if kk != "paths"} for k, v in runs.items()},
-            "sampler_residual": rec_residual}
-    report.results["deep"] = deep
-    return deep
+    for fig in figs:
+        report.embed(fig)
 
 
 def _short(cfg: DeepConfig) -> str:
@@ -593,87 +596,129 @@ def _short(cfg: DeepConfig) -> str:
     return cfg.algo
 
 
-def _deep_figures(report, configs, runs, quick, n_seeds) -> None:
+def deep_figures(deep: dict, out: Path, quick: bool) -> list[Figure]:
+    """Per-agent bars (return, fall rate, entropy) with learning curves, and sampled trajectories of seed 0."""
+    configs = [DeepConfig(**c) for c in deep["configs"]]
+    with plot_style():
+        return [_summary_figure(deep, configs, out, quick), _trajectory_figure(deep, configs, out)]
+
+
+def _colors(configs: list[DeepConfig]) -> dict:
+    return dict(zip([c.label for c in configs], pyplot().get_cmap("tab10")(np.arange(len(configs)))))
+
+
+def _summary_figure(deep: dict, configs: list[DeepConfig], out: Path, quick: bool) -> Figure:
+    runs, n_seeds = deep["runs"], deep["num_seeds"]
+    note = ("quick smoke test, 1 seed" if quick else f"mean and 95% CI over {n_seeds} seeds")
+    plt = pyplot()
+    colors = _colors(configs)
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4))
+    x = np.arange(len(configs))
+    for ax, metric, ylabel in zip(axes[:3], ("stochastic_return", "stochastic_fall_rate", "trajectory_entropy"),
+                                  ("return per episode (reward units)", "fraction of episodes that fall",
+                                   "sum_t -log pi(a_t|s_t) (nats)")):
+        for xi, cfg in zip(x, configs):
+            ci = runs[cfg.label]["ci"][metric]
+            if ci is None:
+                ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=9)
+                continue
+            vals = runs[cfg.label]["per_seed"][metric]
+            err = None if ci["lo"] is None else [[ci["mean"] - ci["lo"]], [ci["hi"] - ci["mean"]]]
+            ax.bar(xi, ci["mean"], color=colors[cfg.label], yerr=err, capsize=4, label=cfg.label, alpha=0.85)
+            ax.scatter(np.full(len(vals), xi), vals, color="k", s=10, zorder=3)
+        ax.set_xticks(x, [_short(c) for c in configs], fontsize=8, rotation=35, ha="right")
+        ax.set_ylabel(ylabel)
+    axes[0].set_title("return, stochastic policy")
+    axes[1].set_title("how often it falls off")
+    axes[2].set_title("trajectory entropy estimate (symlog axis)")
+    axes[2].set_yscale("symlog", linthresh=100.0)
+    axes[1].legend(loc="upper right", fontsize=7)
+    ax = axes[3]
+    for cfg in configs:
+        steps, vals = runs[cfg.label]["eval_curve"]
+        if len(steps):
+            band(ax, steps, vals, cfg.label, color=colors[cfg.label], spread="ci" if n_seeds > 1 else "minmax",
+                 marker="o", markersize=3)
+    ax.set_xlabel("environment steps per seed")
+    ax.set_ylabel("deterministic eval return (reward units)")
+    ax.set_title("learning curves")
+    fig.suptitle(f"Continuous cliff ledge: does full MaxEnt (sac) fall less and act more randomly overall than "
+                 f"the one-step bonus (wp)? ({note}; bars: mean, whiskers: CI, dots: seeds)", fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, out, "continuous_summary.png",
+                       "Stochastic-policy return, fall rate and trajectory-entropy estimate per agent (bars: mean "
+                       "over seeds, whiskers: 95% CI, dots: seeds), and deterministic evaluation return during "
+                       "training (band: 95% CI over seeds).")
+
+
+def _trajectory_figure(deep: dict, configs: list[DeepConfig], out: Path) -> Figure:
     from softrl.envs.cliff import BOTTOM, LEDGE_END, RIGHT, TOP
 
-    note = ("quick smoke test, 1 seed" if quick else f"mean and 95% CI over {n_seeds} seeds")
-    with plot_style():
-        plt = pyplot()
-        colors = dict(zip([c.label for c in configs], plt.get_cmap("tab10")(np.arange(len(configs)))))
-        fig, axes = plt.subplots(1, 4, figsize=(18, 4.4))
-        x = np.arange(len(configs))
-        for ax, metric, ylabel in zip(axes[:3], ("stochastic_return", "stochastic_fall_rate", "trajectory_entropy"),
-                                      ("return per episode (reward units)", "fraction of episodes that fall",
-                                       "sum_t -log pi(a_t|s_t) (nats)")):
-            for xi, cfg in zip(x, configs):
-                ci = runs[cfg.label]["ci"][metric]
-                if ci is None:
-                    ax.text(xi, 0, "n/a", ha="center", va="bottom", fontsize=9)
-                    continue
-                vals = runs[cfg.label]["per_seed"][metric]
-                err = None if ci["lo"] is None else [[ci["mean"] - ci["lo"]], [ci["hi"] - ci["mean"]]]
-                ax.bar(xi, ci["mean"], color=colors[cfg.label], yerr=err, capsize=4, label=cfg.label, alpha=0.85)
-                ax.scatter(np.full(len(vals), xi), vals, color="k", s=10, zorder=3)
-            ax.set_xticks(x, [_short(c) for c in configs], fontsize=8, rotation=35, ha="right")
-            ax.set_ylabel(ylabel)
-        axes[0].set_title("return, stochastic policy")
-        axes[1].set_title("how often it falls off")
-        axes[2].set_title("trajectory entropy estimate (symlog axis)")
-        axes[2].set_yscale("symlog", linthresh=100.0)
-        axes[1].legend(loc="upper right", fontsize=7)
-        ax = axes[3]
-        for cfg in configs:
-            steps, vals = runs[cfg.label]["eval_curve"]
-            if len(steps):
-                band(ax, steps, vals, cfg.label, color=colors[cfg.label], spread="ci" if n_seeds > 1 else "minmax",
-                     marker="o", markersize=3)
-        ax.set_xlabel("environment steps per seed")
-        ax.set_ylabel("deterministic eval return (reward units)")
-        ax.set_title("learning curves")
-        fig.suptitle(f"Continuous cliff ledge: does full MaxEnt (sac) fall less and act more randomly overall than "
-                     f"the one-step bonus (wp)? ({note}; bars: mean, whiskers: CI, dots: seeds)", fontsize=11)
-        fig.tight_layout()
-        report.figure(fig, "continuous_summary.png",
-                      "Stochastic-policy return, fall rate and trajectory-entropy estimate per agent (bars: mean "
-                      "over seeds, whiskers: 95% CI, dots: seeds), and deterministic evaluation return during "
-                      "training (band: 95% CI over seeds).")
-
-        lowest = min(np.nanmin(runs[c.label]["paths"][..., 1]) for c in configs)
-        y_low = max(BOTTOM, np.floor((lowest - 0.1) * 10) / 10)  # zoom in on where the agents went
-        ncols = min(4, len(configs))
-        nrows = -(-len(configs) // ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
-        for ax in axes.ravel()[len(configs):]:
-            ax.axis("off")
-        for ax, cfg in zip(axes.ravel(), configs):
-            ax.add_patch(plt.Rectangle((0, BOTTOM), LEDGE_END, -BOTTOM, color="tab:red", alpha=0.25, label="cliff"))
-            ax.add_patch(plt.Rectangle((LEDGE_END, BOTTOM), RIGHT - LEDGE_END, TOP - BOTTOM, color="tab:green",
-                                       alpha=0.12, label="plateau (reward 1/step)"))
-            for path in runs[cfg.label]["paths"]:
-                ax.plot(path[:, 0], path[:, 1], color=colors[cfg.label], linewidth=0.7, alpha=0.7)
-            ci = runs[cfg.label]["ci"]
-            ax.set_title(f"{cfg.label}: fall rate {ci['stochastic_fall_rate']['mean']:.2f}, "
-                         f"reach plateau {ci['reach_plateau']['mean']:.2f}", fontsize=9)
-            ax.set_xlim(0, RIGHT)
-            ax.set_ylim(y_low, TOP + 0.05)
-            ax.set_xlabel("x (position units)")
-            ax.set_ylabel("y (position units)")
-        axes[0, 0].legend(loc="lower right", fontsize=7)
-        n_paths = len(runs[configs[0].label]["paths"])
-        fig.suptitle(f"{n_paths} stochastic episodes of seed 0 per agent. Claim: MaxEnt (sac) stays random without "
-                     "falling; the one-step bonus (wp) is random on the ledge and falls", fontsize=11)
-        fig.tight_layout()
-        report.figure(fig, "continuous_trajectories.png",
-                      "Sampled trajectories (seed 0, up to 25 stochastic episodes) on the continuous cliff ledge; red: "
-                      "cliff region (falling ends the episode), green: plateau (it extends down to y = -1; the plot "
-                      "shows the range the agents visited).")
+    runs = deep["runs"]
+    plt = pyplot()
+    colors = _colors(configs)
+    lowest = min(np.nanmin(runs[c.label]["_paths"][..., 1]) for c in configs)
+    y_low = max(BOTTOM, np.floor((lowest - 0.1) * 10) / 10)  # zoom in on where the agents went
+    ncols = min(4, len(configs))
+    nrows = -(-len(configs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(configs):]:
+        ax.axis("off")
+    for ax, cfg in zip(axes.ravel(), configs):
+        ax.add_patch(plt.Rectangle((0, BOTTOM), LEDGE_END, -BOTTOM, color="tab:red", alpha=0.25, label="cliff"))
+        ax.add_patch(plt.Rectangle((LEDGE_END, BOTTOM), RIGHT - LEDGE_END, TOP - BOTTOM, color="tab:green",
+                                   alpha=0.12, label="plateau (reward 1/step)"))
+        for path in runs[cfg.label]["_paths"]:
+            ax.plot(path[:, 0], path[:, 1], color=colors[cfg.label], linewidth=0.7, alpha=0.7)
+        ci = runs[cfg.label]["ci"]
+        ax.set_title(f"{cfg.label}: fall rate {ci['stochastic_fall_rate']['mean']:.2f}, "
+                     f"reach plateau {ci['reach_plateau']['mean']:.2f}", fontsize=9)
+        ax.set_xlim(0, RIGHT)
+        ax.set_ylim(y_low, TOP + 0.05)
+        ax.set_xlabel("x (position units)")
+        ax.set_ylabel("y (position units)")
+    axes[0, 0].legend(loc="lower right", fontsize=7)
+    n_paths = len(runs[configs[0].label]["_paths"])
+    fig.suptitle(f"{n_paths} stochastic episodes of seed 0 per agent. Claim: MaxEnt (sac) stays random without "
+                 "falling; the one-step bonus (wp) is random on the ledge and falls", fontsize=11)
+    fig.tight_layout()
+    return save_figure(fig, out, "continuous_trajectories.png",
+                       "Sampled trajectories (seed 0, up to 25 stochastic episodes) on the continuous cliff ledge; "
+                       "red: cliff region (falling ends the episode), green: plateau (it extends down to y = -1; "
+                       "the plot shows the range the agents visited).")
 
 
 # ----- report --------------------------------------------------------------------------------------------
 
 
-def _reading(report: Report, tab: dict, deep: dict | None, quick: bool, deep_error: str | None) -> None:
+def figures(results: dict, out: Path, quick: bool) -> list[Figure]:
+    """The tabular figures, then the continuous ones (none when that part failed)."""
+    with float64():
+        figs = tabular_figures(results["tabular"], out)
+    return figs + (deep_figures(results["deep"], out, quick) if results["deep_ran"] else [])
+
+
+def reading(results: dict, report: Report, figs: list[Figure], quick: bool) -> None:
+    """Both parts' setup, tables and figures, then what the numbers say about the claim."""
+    _tabular_section(report, results["tabular"], figs[:2])
+    _deep_intro(report, quick, report.seeds)
+    if results["deep_ran"]:
+        _deep_section(report, results["deep"], figs[2:])
+    else:
+        report.para(f"**The continuous part failed and was not run to completion:** `{results['deep']['error']}`")
     report.heading("Reading")
+    text = _tabular_reading(results["tabular"])
+    deep = results["deep"] if results["deep_ran"] else None
+    deep_error = None if deep is not None else results.get("deep", {}).get("error")
+    note = not_run_note("continuous part", deep_error, deep is None, quick, "1 seed, 1,200 steps, 32x32 networks")
+    if note is not None:
+        text += note
+    else:
+        text += _deep_reading(deep)
+    report.para(text)
+
+
+def _tabular_reading(tab: dict) -> str:
     me, wp, gr = tab["maxent"], tab["wp"], tab["greedy"]
     i_hi = len(ALPHAS) - 1
     i_mid = int(np.argmin(np.abs(ALPHAS - 1.0)))
@@ -715,57 +760,53 @@ def _reading(report: Report, tab: dict, deep: dict | None, quick: bool, deep_err
                  f"{fmt(max(lo_alphas), 3)} WP's total trajectory entropy is the higher one, so the lecture's claim "
                  "read literally (MaxEnt ends up with more trajectory entropy) fails there; since MaxEnt's objective "
                  "is still the higher, its return must be, i.e. MaxEnt trades some entropy for reward there. ")
-    if deep_error is not None:
-        text += f"The continuous part did not run: {deep_error}."
-    elif deep is None:
-        text += "The continuous part was skipped."
-    elif quick:
-        text += ("The continuous part ran only as a smoke test (1 seed, 1,200 steps, 32x32 networks): its numbers "
-                 "say nothing about the claim; run without --quick for the evidence.")
-    else:
-        runs = deep["runs"]
-        text += f"Continuous ({deep['num_seeds']} seeds, {deep['budget']['total_steps']:,} steps each): "
-        paired = set()
-        for wp_cfg, sac_cfg in PAIRS:
-            paired |= {wp_cfg.label, sac_cfg.label}
-            w, s = runs[wp_cfg.label]["ci"], runs[sac_cfg.label]["ci"]
-            sep_fall = _separated(w["stochastic_fall_rate"], s["stochastic_fall_rate"])
-            sep_ent = _separated(w["trajectory_entropy"], s["trajectory_entropy"])
-            text += (
-                f"At alpha {sac_cfg.alpha}, sac falls in {fmt_ci(s['stochastic_fall_rate'], 3)} of stochastic "
-                f"episodes and wp in {fmt_ci(w['stochastic_fall_rate'], 3)} ("
-                + ("intervals separated" if sep_fall else "intervals overlap: no difference shown")
-                + f"), trajectory entropy sac {fmt_ci(s['trajectory_entropy'], 3)} vs wp "
-                f"{fmt_ci(w['trajectory_entropy'], 3)} nats ("
-                + ("separated" if sep_ent else "overlapping")
-                + f"), return sac {fmt_ci(s['stochastic_return'], 3)} vs wp {fmt_ci(w['stochastic_return'], 3)}, "
-                f"episodes reaching the plateau sac {fmt(s['reach_plateau']['mean'], 2)} vs wp "
-                f"{fmt(w['reach_plateau']['mean'], 2)}, share of time within 0.05 of the wall above the ledge sac "
-                f"{fmt(s['time_at_wall']['mean'], 2)} vs wp {fmt(w['time_at_wall']['mean'], 2)}. "
-            )
+    return text
+
+
+def _deep_reading(deep: dict) -> str:
+    runs = deep["runs"]
+    text = f"Continuous ({deep['num_seeds']} seeds, {deep['budget']['total_steps']:,} steps each): "
+    paired = set()
+    for wp_cfg, sac_cfg in PAIRS:
+        paired |= {wp_cfg.label, sac_cfg.label}
+        w, s = runs[wp_cfg.label]["ci"], runs[sac_cfg.label]["ci"]
+        sep_fall = _separated(w["stochastic_fall_rate"], s["stochastic_fall_rate"])
+        sep_ent = _separated(w["trajectory_entropy"], s["trajectory_entropy"])
         text += (
-            "Other agents (stochastic policy): " + "; ".join(
-                f"{k}: fall {fmt(v['ci']['stochastic_fall_rate']['mean'], 2)}, return "
-                f"{fmt(v['ci']['stochastic_return']['mean'], 3)}" for k, v in runs.items() if k not in paired)
-            + ". "
+            f"At alpha {sac_cfg.alpha}, sac falls in {fmt_ci(s['stochastic_fall_rate'], 3)} of stochastic "
+            f"episodes and wp in {fmt_ci(w['stochastic_fall_rate'], 3)} ("
+            + ("intervals separated" if sep_fall else "intervals overlap: no difference shown")
+            + f"), trajectory entropy sac {fmt_ci(s['trajectory_entropy'], 3)} vs wp "
+            f"{fmt_ci(w['trajectory_entropy'], 3)} nats ("
+            + ("separated" if sep_ent else "overlapping")
+            + f"), return sac {fmt_ci(s['stochastic_return'], 3)} vs wp {fmt_ci(w['stochastic_return'], 3)}, "
+            f"episodes reaching the plateau sac {fmt(s['reach_plateau']['mean'], 2)} vs wp "
+            f"{fmt(w['reach_plateau']['mean'], 2)}, share of time within 0.05 of the wall above the ledge sac "
+            f"{fmt(s['time_at_wall']['mean'], 2)} vs wp {fmt(w['time_at_wall']['mean'], 2)}. "
         )
-        below = max(v["ci"]["below_ledge_level"]["mean"] for v in runs.values())
-        if below < 0.05:
-            text += (
-                "Unlike the tabular MaxEnt policy, no deep agent spreads out over the plateau (at most "
-                f"{below * 100:.1f}% of any agent's visited positions lie below the ledge's level): they stay near "
-                "the wall above the ledge (y = 0.2), where the upward part of a random action is clipped away and "
-                "harmless, so a continuous agent can stay random next to the cliff without crossing, and one whose "
-                "reward barely matters need not cross at all (compare the plateau shares at alpha 10 above). "
-                "The continuous counterpart thus "
-                "reproduces the safety half of the argument (the one-step bonus falls where MaxEnt does not) more "
-                "than its 'cross first, randomise later' shape. "
-            )
+    text += (
+        "Other agents (stochastic policy): " + "; ".join(
+            f"{k}: fall {fmt(v['ci']['stochastic_fall_rate']['mean'], 2)}, return "
+            f"{fmt(v['ci']['stochastic_return']['mean'], 3)}" for k, v in runs.items() if k not in paired)
+        + ". "
+    )
+    below = max(v["ci"]["below_ledge_level"]["mean"] for v in runs.values())
+    if below < 0.05:
         text += (
-            "With few seeds and a short budget the deep numbers are weaker evidence than the exact tabular "
-              "ones; function approximation and learning dynamics, not only the objective, shape them."
+            "Unlike the tabular MaxEnt policy, no deep agent spreads out over the plateau (at most "
+            f"{below * 100:.1f}% of any agent's visited positions lie below the ledge's level): they stay near "
+            "the wall above the ledge (y = 0.2), where the upward part of a random action is clipped away and "
+            "harmless, so a continuous agent can stay random next to the cliff without crossing, and one whose "
+            "reward barely matters need not cross at all (compare the plateau shares at alpha 10 above). "
+            "The continuous counterpart thus "
+            "reproduces the safety half of the argument (the one-step bonus falls where MaxEnt does not) more "
+            "than its 'cross first, randomise later' shape. "
         )
-    report.para(text)
+    text += (
+        "With few seeds and a short budget the deep numbers are weaker evidence than the exact tabular "
+          "ones; function approximation and learning dynamics, not only the objective, shape them."
+    )
+    return text
 
 
 def _separated(a: dict | None, b: dict | None) -> bool:
@@ -800,15 +841,19 @@ def run(out: Path, quick: bool = False, seeds: int = 3) -> Report:
               "to act more randomly in the future.\" MaxEnt RL (Eq. 5) plans for this; the one-step bonus does not.",
         budget=budget,
     )
-    with float64():
-        tab = _tabular(report)
-    deep, deep_error = None, None
-    try:
-        deep = _deep(report, quick, seeds)
-    except Exception as err:  # a failed deep run must not hide the exact tabular result
-        deep_error = f"{type(err).__name__}: {err}"
-        report.results["deep"] = {"error": deep_error, "traceback": traceback.format_exc()}
-        report.para(f"**The continuous part failed and was not run to completion:** `{deep_error}`")
-    report.results["deep_ran"] = deep is not None
-    _reading(report, tab, deep, quick, deep_error)
+    results = compute(out, quick, seeds)
+    reading(results, report, figures(results, report.out, quick), quick)
+    report.record(results)
     return report
+
+
+def compute(out: Path, quick: bool, seeds: int) -> dict:
+    """The exact tabular part, then the continuous part (its failure is recorded and does not hide the first)."""
+    with float64():
+        tab = compute_tabular()
+    try:
+        deep = compute_deep(Path(out), quick, seeds)
+    except Exception as err:  # a failed deep run must not hide the exact tabular result
+        deep = {"error": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+    checks = tab.pop("checks") + deep.pop("checks", [])
+    return {"tabular": tab, "deep": deep, "deep_ran": "error" not in deep, "checks": checks}

@@ -114,6 +114,15 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|")
 
 
+def public(x: Any) -> Any:
+    """`x` without the dict keys, at any depth, that start with "_" (figure-only data of a `compute()` result)."""
+    if isinstance(x, dict):
+        return {k: public(v) for k, v in x.items() if not (isinstance(k, str) and k.startswith("_"))}
+    if isinstance(x, (list, tuple)):
+        return type(x)(public(v) for v in x) if not hasattr(x, "_fields") else x
+    return x
+
+
 def to_jsonable(x: Any) -> Any:
     """Arrays to lists, numpy/JAX scalars to Python numbers, non-finite floats to None (strict JSON)."""
     if isinstance(x, dict):
@@ -143,6 +152,27 @@ class Check:
     tol: float
     passed: bool
     description: str
+
+
+def check(name: str, value: float, tol: float, description: str, passed: bool | None = None) -> Check:
+    """An identity check `value <= tol` (unless `passed` is given), as `compute()` functions return them."""
+    value = float(value)
+    return Check(name, value, float(tol), bool(value <= tol) if passed is None else bool(passed), description)
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """A PNG that `figures()` saved in the output directory, and the caption the reading embeds it with."""
+
+    filename: str
+    caption: str
+
+
+def save_figure(fig, out: Path, filename: str, caption: str) -> Figure:
+    """Saves `fig` as out/filename (PNG) and closes it."""
+    fig.savefig(Path(out) / filename, bbox_inches="tight")
+    pyplot().close(fig)
+    return Figure(filename, caption)
 
 
 @dataclasses.dataclass
@@ -182,20 +212,26 @@ class Report:
 
     def figure(self, fig, filename: str, caption: str) -> Path:
         """Saves `fig` as DIR/filename (PNG), closes it and embeds it with a relative link."""
-        path = self.out / filename
-        fig.savefig(path, bbox_inches="tight")
-        pyplot().close(fig)
-        self.figures.append(filename)
-        self._blocks.append(f"![{caption}]({filename})\n\n*{caption}*")
-        return path
+        self.embed(save_figure(fig, self.out, filename, caption))
+        return self.out / filename
+
+    def embed(self, figure: Figure) -> None:
+        """Embeds a figure already saved in the output directory, with a relative link."""
+        self.figures.append(figure.filename)
+        self._blocks.append(f"![{figure.caption}]({figure.filename})\n\n*{figure.caption}*")
+
+    def record(self, results: dict[str, Any]) -> None:
+        """Takes a `compute()` result: its "checks" (a list of `Check`) join the report's, the rest its numbers
+        (less the keys, at any depth, that start with "_": data kept only for the figures)."""
+        self.checks.extend(results.get("checks", ()))
+        self.results.update(public({k: v for k, v in results.items() if k != "checks"}))
 
     # --- numbers ------------------------------------------------------------------------------
     def check(self, name: str, value: float, tol: float, description: str, passed: bool | None = None) -> bool:
         """Records an identity check `value <= tol` (unless `passed` is given) and returns whether it held."""
-        value = float(value)
-        ok = bool(value <= tol) if passed is None else bool(passed)
-        self.checks.append(Check(name, value, float(tol), ok, description))
-        return ok
+        c = check(name, value, tol, description, passed)
+        self.checks.append(c)
+        return c.passed
 
     @property
     def all_passed(self) -> bool:
@@ -246,6 +282,19 @@ class Report:
         }
         (self.out / "results.json").write_text(json.dumps(to_jsonable(payload), indent=2, allow_nan=False) + "\n")
         return report_path
+
+
+def not_run_note(part: str, error: str | None, skipped: bool, quick: bool, smoke: str) -> str | None:
+    """The sentence that stands for a learned part's reading when it failed, was skipped or ran as a smoke test
+    (`smoke`: its budget, e.g. "1 seed, 600 steps, 32x32 networks"); None when it ran in full."""
+    if error is not None:
+        return f"The {part} did not run: {error}."
+    if skipped:
+        return f"The {part} was skipped."
+    if quick:
+        return (f"The {part} ran only as a smoke test ({smoke}), so its numbers say nothing about the claim; run "
+                "without --quick for the evidence.")
+    return None
 
 
 def band(ax, x, values: np.ndarray, label: str, color=None, log: bool = False, spread: str = "minmax", **line_kw):

@@ -36,7 +36,20 @@ import jax
 import numpy as np
 
 from softrl.envs.perturb import KINDS, NOMINAL_LEVEL, is_point_mass, make_perturbed
-from softrl.experiments.report import Report, band, fmt, fmt_ci, mean_ci, plot_style, pyplot, train_or_resume
+from softrl.experiments.report import (
+    Check,
+    Figure,
+    Report,
+    band,
+    check,
+    fmt,
+    fmt_ci,
+    mean_ci,
+    plot_style,
+    pyplot,
+    save_figure,
+    train_or_resume,
+)
 
 NAME = "robustness"
 SUMMARY = "trained nominal, tested perturbed (Eq. 27)"
@@ -105,33 +118,12 @@ UNITS = {"mass": "body-mass scale (x nominal)", "friction": "friction scale (x n
 # ----- evaluation ------------------------------------------------------------------------------------
 
 
-def rollout(env_fns: list, reset_seeds: list[int], policy, key: jax.Array, max_steps: int = 100_000) -> np.ndarray:
-    """Undiscounted return of one episode in each env (`env_fns[i]()` builds env i, reset with `reset_seeds[i]`).
+def _returns(env_fns: list, reset_seeds: list[int], policy, key: jax.Array) -> np.ndarray:
+    """Undiscounted return of one episode in each env (`env_fns[i]()` builds env i, reset with `reset_seeds[i]`),
+    by `softrl.rollout.rollout`; `policy(obs [B, O], key) -> actions [B, A]` in [-1, 1]. Returns [B]."""
+    from softrl.rollout import rollout
 
-    `policy(obs [B, O], key) -> actions [B, A]` in [-1, 1]; finished envs keep their last observation and
-    are not stepped again. Returns [B].
-    """
-    from softrl.dists import scale_action
-
-    envs = [f() for f in env_fns]
-    low = np.asarray(envs[0].action_space.low, np.float32)
-    high = np.asarray(envs[0].action_space.high, np.float32)
-    obs = np.stack([np.asarray(e.reset(seed=s)[0], np.float32).reshape(-1) for e, s in zip(envs, reset_seeds)])
-    returns = np.zeros(len(envs))
-    done = np.zeros(len(envs), bool)
-    for _ in range(max_steps):
-        if done.all():
-            break
-        key, sub = jax.random.split(key)
-        action = np.asarray(policy(obs, sub))  # [B, A]
-        for i in np.flatnonzero(~done):
-            o, r, term, trunc, _ = envs[i].step(scale_action(action[i], low, high))
-            obs[i] = np.asarray(o, np.float32).reshape(-1)
-            returns[i] += float(r)
-            done[i] = term or trunc
-    for e in envs:
-        e.close()
-    return returns
+    return rollout(policy, env_fns, reset_seeds, 1, key, max_steps=100_000).returns[:, 0]
 
 
 def _sweep_envs(task: Task, kind: str, levels, n_seeds: int):
@@ -163,7 +155,7 @@ def evaluate_sweeps(task: Task, agent, states, n_seeds: int, key: jax.Array) -> 
             def policy(obs, k, det=mode == "deterministic", batched=batched):
                 return act(batched, obs, jax.random.split(k, len(obs)), det)
 
-            r = rollout(fns, reset_seeds, policy, sub)
+            r = _returns(fns, reset_seeds, policy, sub)
             out[mode][kind] = r.reshape(len(levels), n_seeds, task.episodes)
     return out
 
@@ -176,7 +168,7 @@ def random_returns(task: Task, n_seeds: int, key: jax.Array) -> np.ndarray:
     def policy(obs, k):
         return jax.random.uniform(k, (len(obs), dim), minval=-1.0, maxval=1.0)
 
-    return rollout(fns, reset_seeds, policy, key)
+    return _returns(fns, reset_seeds, policy, key)
 
 
 def auc(levels, scores: np.ndarray, kind: str) -> np.ndarray:
@@ -328,9 +320,9 @@ def _select_tasks(quick: bool, tasks: tuple[str, ...] | None) -> tuple[list[Task
     return [t for t in TASKS if t.key in tasks], [t.key for t in TASKS if t.key not in tasks]
 
 
-def _run_task(report: Report, task: Task, n_seeds: int, quick: bool) -> dict:
+def _run_task(out: Path, task: Task, n_seeds: int, quick: bool) -> dict:
     """Train (or reuse) every method, evaluate the sweeps, normalise, and compute AUCs."""
-    runs_root = report.out / "runs" / task.key
+    runs_root = out / "runs" / task.key
     methods: dict[str, dict] = {}
     for i, method in enumerate(task.methods):
         run_dir = runs_root / method.slug
@@ -375,7 +367,7 @@ def _run_task(report: Report, task: Task, n_seeds: int, quick: bool) -> dict:
             "reference_nominal_return": ref, "methods": methods}
 
 
-def _task_section(report: Report, task: Task, res: dict, quick: bool) -> None:
+def _task_section(report: Report, task: Task, res: dict, figure: Figure) -> None:
     n_seeds = res["num_seeds"]
     methods = res["methods"]
     report.heading(f"{task.env_id}")
@@ -414,6 +406,14 @@ def _task_section(report: Report, task: Task, res: dict, quick: bool) -> None:
     report.para("**Deterministic policy (the mean / mode action).** Same normalisation, deterministic reference:")
     report.table(["method", "nominal return (deterministic)"] + header[2:], rows)
 
+    report.embed(figure)
+
+
+def _task_figure(res: dict, out: Path, quick: bool) -> Figure:
+    """Return versus perturbation level for every method: one panel per kind, stochastic and deterministic rows."""
+    task = _task_of(res)
+    n_seeds, methods = res["num_seeds"], res["methods"]
+    kinds = list(task.sweeps)
     with plot_style():
         plt = pyplot()
         fig, axes = plt.subplots(2, len(kinds), figsize=(4.3 * len(kinds), 8.2), squeeze=False)
@@ -451,9 +451,27 @@ def _task_section(report: Report, task: Task, res: dict, quick: bool) -> None:
                      f"{band_note}; grey dotted: uniform random policy; vertical line: nominal level"
                      + ("; QUICK smoke test, says nothing about the claim" if quick else ""), fontsize=12)
         fig.tight_layout()
-        fname = f"robustness_{task.key}.png"
-        report.figure(fig, fname, f"{task.env_id}: return versus perturbation level, one panel per perturbation kind; "
-                                  "top row the stochastic policy, bottom row the deterministic one.")
+        return save_figure(fig, out, f"robustness_{task.key}.png",
+                           f"{task.env_id}: return versus perturbation level, one panel per perturbation kind; "
+                           "top row the stochastic policy, bottom row the deterministic one.")
+
+
+
+def _task_of(res: dict) -> Task:
+    """The task a `_run_task` result was computed for (its methods are in the result)."""
+    return Task(**{**res["task"], "methods": ()})
+
+
+def figures(results: dict, out: Path, quick: bool) -> list[Figure]:
+    """One figure per task run."""
+    return [_task_figure(res, out, quick) for res in results["tasks"].values()]
+
+
+def reading(results: dict, report: Report, figs: list[Figure], quick: bool) -> None:
+    """Per task: its setup, the AUC tables and its figure; then what they say about Eq. 27."""
+    for res, fig in zip(results["tasks"].values(), figs):
+        _task_section(report, _task_of(res), res, fig)
+    _reading(report, results["tasks"], quick, results["tasks_not_run"])
 
 
 def _reading(report: Report, results: dict, quick: bool, not_run: list[str]) -> None:
@@ -522,6 +540,40 @@ def _reading(report: Report, results: dict, quick: bool, not_run: list[str]) -> 
     report.para(text)
 
 
+def compute(out: Path, quick: bool, seeds: int, tasks: tuple[str, ...] | None = None) -> dict:
+    """Trains and evaluates every method of the chosen tasks (see `_select_tasks`), and checks the wrappers."""
+    chosen, not_run = _select_tasks(quick, tasks)
+    n_seeds = 1 if quick else seeds
+    task_ids = sorted({t.env_id for t in chosen} | {"softrl/PointReach-v0", "HalfCheetah-v5"})
+    wrappers = wrapper_checks(task_ids)
+    results = {task.key: _run_task(Path(out), task, n_seeds, quick) for task in chosen}
+    return {"wrapper_checks": wrappers, "tasks": results, "tasks_not_run": not_run, "curve_policy": "stochastic",
+            "checks": _checks(wrappers, results)}
+
+
+def _checks(wrappers: dict, results: dict) -> list[Check]:
+    ob = wrappers["obstacle"]
+    finite = all(np.isfinite(v).all() for res in results.values() for m in res["methods"].values()
+                 for d in m["returns"].values() for v in d.values())
+    return [
+        check("nominal_level_is_identity", wrappers["nominal_max_abs_diff"], 0.0,
+              "max |trajectory(perturbation at its nominal level) - trajectory(plain env)|, fixed actions, "
+              "every kind and env (must be exactly 0)"),
+        check("perturbations_change_dynamics", wrappers["min_perturbed_diff"], 1e-6,
+              "min over kinds/envs of max |trajectory(perturbed) - trajectory(plain)| (passes when > 1e-6)",
+              passed=wrappers["min_perturbed_diff"] > 1e-6),
+        check("mass_scale_exact", wrappers["mass_ratio_error"], 1e-12,
+              "HalfCheetah-v5, MassScale(2.0): max |body_mass / nominal - 2|"),
+        check("force_pulses_reproducible", wrappers["force_repeat_max_abs_diff"], 0.0,
+              "two ForcePulses envs with the same seed give identical trajectories"),
+        check("wall_blocks_straight_path", float(ob["crossed_wall"]) + float(ob["reached_with_wall"]), 0.0,
+              "a straight-line controller reaches the goal without the wall, but neither crosses the wall "
+              "nor reaches the goal with it (value: crossings + reached)",
+              passed=ob["reached_without_wall"] and not ob["crossed_wall"] and not ob["reached_with_wall"]),
+        check("eval_returns_finite", 0.0 if finite else 1.0, 0.0, "every evaluation return is finite"),
+    ]
+
+
 def run(out: Path, quick: bool = False, seeds: int = 3, tasks: tuple[str, ...] | None = None) -> Report:
     """Train each method on the nominal task(s), evaluate on unseen perturbations, report curves and AUCs."""
     chosen, not_run = _select_tasks(quick, tasks)
@@ -562,34 +614,7 @@ def run(out: Path, quick: bool = False, seeds: int = 3, tasks: tuple[str, ...] |
         "SVG(0): its fixed std), as Eysenbach & Levine evaluate the MaxEnt policy; the second table uses the "
         "deterministic (mean) action."
     )
-    task_ids = sorted({t.env_id for t in chosen} | {"softrl/PointReach-v0", "HalfCheetah-v5"})
-    checks = wrapper_checks(task_ids)
-    report.results["wrapper_checks"] = checks
-    results = {}
-    for task in chosen:
-        results[task.key] = _run_task(report, task, n_seeds, quick)
-        _task_section(report, task, results[task.key], quick)
-    report.results["tasks"] = results
-    report.results["tasks_not_run"] = not_run
-    report.results["curve_policy"] = "stochastic"
-    _reading(report, results, quick, not_run)
-
-    report.check("nominal_level_is_identity", checks["nominal_max_abs_diff"], 0.0,
-                 "max |trajectory(perturbation at its nominal level) - trajectory(plain env)|, fixed actions, "
-                 "every kind and env (must be exactly 0)")
-    report.check("perturbations_change_dynamics", checks["min_perturbed_diff"], 1e-6,
-                 "min over kinds/envs of max |trajectory(perturbed) - trajectory(plain)| (passes when > 1e-6)",
-                 passed=checks["min_perturbed_diff"] > 1e-6)
-    report.check("mass_scale_exact", checks["mass_ratio_error"], 1e-12,
-                 "HalfCheetah-v5, MassScale(2.0): max |body_mass / nominal - 2|")
-    report.check("force_pulses_reproducible", checks["force_repeat_max_abs_diff"], 0.0,
-                 "two ForcePulses envs with the same seed give identical trajectories")
-    ob = checks["obstacle"]
-    report.check("wall_blocks_straight_path", float(ob["crossed_wall"]) + float(ob["reached_with_wall"]), 0.0,
-                 "a straight-line controller reaches the goal without the wall, but neither crosses the wall "
-                 "nor reaches the goal with it (value: crossings + reached)",
-                 passed=ob["reached_without_wall"] and not ob["crossed_wall"] and not ob["reached_with_wall"])
-    finite = all(np.isfinite(v).all() for res in results.values() for m in res["methods"].values()
-                 for d in m["returns"].values() for v in d.values())
-    report.check("eval_returns_finite", 0.0 if finite else 1.0, 0.0, "every evaluation return is finite")
+    results = compute(report.out, quick, seeds, tasks)
+    reading(results, report, figures(results, report.out, quick), quick)
+    report.record(results)
     return report
