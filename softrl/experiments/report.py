@@ -342,6 +342,7 @@ def train_or_resume(cfg, on_mismatch: str = "error", log=print):
 
     from softrl import TrainResult, load_run, train
     from softrl.loop import config_to_dict
+    from softrl.rundir import has_checkpoint
 
     if on_mismatch not in ("error", "retrain"):
         raise ValueError(f"on_mismatch must be 'error' or 'retrain', got {on_mismatch!r}")
@@ -354,7 +355,7 @@ def train_or_resume(cfg, on_mismatch: str = "error", log=print):
         if diff and on_mismatch == "error":
             raise ValueError(f"{run_dir} holds a run with a different configuration ({', '.join(diff)}); "
                              "remove it or use another --out")
-        if diff or not (run_dir / "checkpoint.pkl").exists():
+        if diff or not has_checkpoint(run_dir):
             log(f"{run_dir} holds " + (f"another configuration ({', '.join(diff)})" if diff else "no checkpoint")
                 + "; training from scratch")
             shutil.rmtree(run_dir)
@@ -365,6 +366,6 @@ def train_or_resume(cfg, on_mismatch: str = "error", log=print):
         result = TrainResult(states, means[:, None], run_dir, saved.get("timing", {}), agent, seeds,
                              np.asarray(states.step))
         return result, "reused"
-    if (run_dir / "checkpoint.pkl").exists():
+    if has_checkpoint(run_dir):
         return train(cfg, resume=run_dir), "resumed"
     return train(cfg), "trained"

@@ -16,7 +16,7 @@ area (AUC): returns are mapped to a score, 0 for a uniformly random policy and 1
 nominal return, and averaged over the sweep (trapezoid rule on the level axis, log axis for scales).
 
 Resumable: each (task, method) trains into OUT/runs/<task>/<method>/ through `report.train_or_resume`:
-a finished run (summary.json) is reused, a partial one (checkpoint.pkl) resumed, and the
+a finished run (summary.json) is reused, a partial one (a checkpoint, no summary) resumed, and the
 evaluation sweep is cached next to it (robustness_eval.json). `SOFTRL_ROBUSTNESS_TASKS=point-mass,hopper`
 restricts a run to some tasks (the report then says which were not run).
 """

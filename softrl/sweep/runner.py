@@ -3,12 +3,12 @@
 Layout of a sweep directory:
     OUT/sweep.json                      the spec and its trials (written first; identifies the sweep)
     OUT/trial_000/trial.json            the trial's settings and agents
-    OUT/trial_000/agent_00/...          a `softrl train` run directory (config.json, seed_S/, checkpoint.pkl)
+    OUT/trial_000/agent_00/...          a `softrl train` run directory (config.json, seed_S/, checkpoints/)
     OUT/trial_000/summary.json          written last: the trial is finished
 
 Fault tolerance: a Ray task whose worker process or node dies is retried (`max_retries`) on any live
 worker. The retried trial skips agents that have summary.json and resumes the others from their last
-checkpoint.pkl with `softrl.train(cfg, resume=run_dir)`, which continues exactly (same buffers, keys and
+its checkpoints with `softrl.train(cfg, resume=run_dir)`, which continues exactly (same buffers, keys and
 env states as an uninterrupted run); an agent that died before its first checkpoint is restarted clean.
 """
 
@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from softrl.rundir import has_checkpoint
 from softrl.sweep.spec import SweepSpec, Trial, config_for
 
 MAX_RETRIES = 3
@@ -62,7 +63,7 @@ def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
         cfg = config_for(spec, {**trial.settings, **packed}, run_dir=str(run_dir))
         resumed = False
         if not (run_dir / "summary.json").exists():
-            if (run_dir / "checkpoint.pkl").exists():
+            if has_checkpoint(run_dir):
                 train(cfg, resume=run_dir)
                 resumed = True
             else:
