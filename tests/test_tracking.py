@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -26,6 +27,8 @@ def _records(path):
             pos += block - pos % block
             continue
         _crc, length, kind = struct.unpack("<IHB", raw[pos : pos + 7])
+        if pos + 7 + length > len(raw):  # a chunk still being written
+            return
         buf += raw[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # FULL or LAST chunk: a record is complete
@@ -35,12 +38,23 @@ def _records(path):
             yield record
 
 
+def _wait_for_exit_records(paths, timeout_s: float = 60.0) -> None:
+    """`run.finish()` returns before W&B's service process has flushed the run file; wait until each
+    file ends with its run's exit record (what `wandb sync` needs)."""
+    deadline = time.monotonic() + timeout_s
+    while any(not any(r.WhichOneof("record_type") == "exit" for r in _records(p)) for p in paths):
+        assert time.monotonic() < deadline, "W&B never finished writing the offline run files"
+        time.sleep(0.2)
+
+
 def _offline_runs(root):
     """{display name: (group, config, [history rows])} for every offline run under `root`."""
     import json
 
+    paths = sorted(root.glob("wandb/offline-run-*/run-*.wandb"))
+    _wait_for_exit_records(paths)
     runs = {}
-    for path in root.glob("wandb/offline-run-*/run-*.wandb"):
+    for path in paths:
         name, group, config, rows = None, None, {}, []
         for r in _records(path):
             kind = r.WhichOneof("record_type")
