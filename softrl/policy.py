@@ -22,7 +22,7 @@ with jax alone::
     exported = jax.export.deserialize(open("policy.jaxexport", "rb").read())
     action = np.asarray(exported.call(np.asarray(obs, np.float32)[None]))[0]  # obs batch [B, *obs_shape]
 
-ONNX: `jax2onnx` converts jax functions to ONNX; see `ONNX_NOTE` for what we found.
+ONNX: not provided; `ONNX_NOTE` says why.
 """
 
 from __future__ import annotations
@@ -65,6 +65,17 @@ assert set(ACT_FIELDS) == set(ALGOS)
 OBS_NORM_EPS = 1e-8
 """The observation normaliser's `(obs - mean) / sqrt(var + eps)`, clipped to [-clip, clip]."""
 OBS_NORM_CLIP = 10.0
+
+
+ONNX_NOTE = """\
+No ONNX export. tf2onnx needs TensorFlow, which softrl does not depend on. jax2onnx (0.17.1, maintained,
+converts jaxprs) installs, but it pulls in about 20 packages (orbax-checkpoint, orbax-export, equinox,
+huggingface_hub, netron, onnxruntime, ...) and does not convert softrl's policies as they are: its flax
+plugin replaces `linen.Dense` by a primitive without a batching rule, so the vmapped `agent.act` fails
+("Batching rule for 'linen.dense' not implemented"). Re-evaluating the traced jaxpr first avoids the plugin
+and then SAC converts with a symbolic batch (actions within 1.2e-7 of load_policy in onnxruntime), but the
+discrete agents convert only with a fixed batch size (a symbolic batch fails in broadcast_in_dim). That
+is too fragile to ship; the jax.export program above covers running a policy without softrl."""
 
 
 class PolicyError(ValueError):
