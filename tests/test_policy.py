@@ -161,14 +161,15 @@ def test_plain_gymnasium_loop_with_load_policy_equals_evaluate(trained):
             returns.append(ret)
             obs, _ = env.reset()
         env.close()
-        # Per-seed actions agree with the seed-vmapped ones to ~1e-7 (float32 reduction order); over
-        # 200 Pendulum steps that moves the return by far less than 1e-3 of its size.
-        np.testing.assert_allclose(returns, expected[i], rtol=1e-4, atol=0)
+        # Measured: equal returns. Per-seed actions may differ from the seed-vmapped ones by float32
+        # rounding (up to 2.4e-7 measured), which could move a return at that relative level, no more.
+        np.testing.assert_allclose(returns, expected[i], rtol=1e-6, atol=0)
 
 
 def test_policy_loads_fast_and_without_an_environment(trained, monkeypatch):
     cfg, result = trained
-    load_policy(result.run_dir)  # first call pays the imports of the agent modules
+    load_policy(result.run_dir)  # the first call pays the imports of the agent modules
+    make_agent.cache_clear()  # rebuild the agent as a fresh process would
     monkeypatch.setattr(gym, "make", lambda *a, **k: pytest.fail("load_policy built an environment"))
     t0 = time.perf_counter()
     policy = load_policy(result.run_dir, seed_index=1)
