@@ -145,7 +145,9 @@ def _policy_arrays(algo: str, states: Any, obs_norm: Mapping[str, Any] | None) -
 
 
 def _write_atomic(out: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Write both files into a fresh sibling temp dir, then swap it in: readers see the old or the new dir."""
+    """Write both files into a fresh sibling temp dir, then rename it into place. A crash never leaves a
+    half-written `out`: it holds the old policy, the new one, or (between the two renames) nothing while
+    the old one is at `.NAME.old`."""
     from safetensors.numpy import save_file
 
     out.parent.mkdir(parents=True, exist_ok=True)
