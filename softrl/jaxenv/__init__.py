@@ -7,6 +7,7 @@ gymnasium twin (`spec.gym_id`), so a policy trained on one can be evaluated on t
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Callable
 from functools import partial
 
@@ -35,6 +36,7 @@ def is_jax_id(env_id: str) -> bool:
     return env_id.startswith(PREFIX)
 
 
+@functools.cache
 def make(env_id: str) -> Env:
     """The named JAX env. Raises ValueError (one line) for an unknown id, with close matches and the full list."""
     if env_id not in _REGISTRY:
