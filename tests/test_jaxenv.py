@@ -159,3 +159,37 @@ def test_counter_twin_matches_gymnasium_exactly(gym_id):
 def test_unknown_id_lists_the_known_ones():
     with pytest.raises(ValueError, match=r"Did you mean: jax/CartPole-v1.*Available: .*jax/Pendulum-v1"):
         jaxenv.make("jax/CartPole-v0")
+
+
+POINT = {  # jax id: (gym kwargs, the gym env's position attribute, box of positions)
+    "jax/softrl/CliffLedge-v0": ({}, "_pos", ([0.0, -1.0], [2.0, 0.2])),
+    "jax/softrl/PointReach-v0": ({}, "pos", ([-2.0, -2.0], [2.0, 2.0])),
+}
+
+
+@pytest.mark.parametrize("env_id", sorted(POINT))
+def test_point_mass_twins_match_softrl_envs(env_id):
+    """softrl's own point-mass tasks: 1000 single steps from positions over the whole arena (the goal and the
+    cliff included) agree with the gymnasium versions; plus the time limit."""
+    kwargs, attr, box = POINT[env_id]
+    env = jaxenv.make(env_id)
+    genv = make_env(env.spec.gym_id, **kwargs)
+    assert env.spec.max_episode_steps == genv.spec.max_episode_steps
+    genv = genv.unwrapped
+    genv.reset(seed=0)
+    n = 1000
+    low, high = (np.asarray(b, np.float32) for b in box)
+    pos = jax.random.uniform(jax.random.PRNGKey(4), (n, 2), jnp.float32, low, high)
+    pos = pos.at[:50].set(jnp.array([1.0, 0.0]) + 0.1 * jax.random.normal(jax.random.PRNGKey(7), (50, 2)))
+    actions = _random_actions(env, jax.random.PRNGKey(5), n)
+    state = jaxenv.EnvState(pos, jnp.zeros(n, jnp.int32))
+    out = jax.jit(jax.vmap(env.step))(state, actions, jax.random.split(jax.random.PRNGKey(6), n))
+    _, _, rewards, terminated, _, info = jax.tree.map(np.asarray, out)
+    pos, actions = np.asarray(pos), np.asarray(actions)
+    for i in range(n):
+        setattr(genv, attr, pos[i].astype(np.float64))
+        g_obs, g_reward, g_term, _, _ = genv.step(actions[i])
+        np.testing.assert_allclose(info["next_obs"][i], g_obs, rtol=1e-5, atol=1e-5, err_msg=f"pos {pos[i]}")
+        np.testing.assert_allclose(rewards[i], g_reward, rtol=1e-5, atol=1e-5, err_msg=f"pos {pos[i]}")
+        assert bool(terminated[i]) == g_term, f"pos {pos[i]}"
+    assert 0 < terminated.sum() < n

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from functools import partial
 
-from softrl.jaxenv import classic, toy
+from softrl.jaxenv import classic, point, toy
 from softrl.jaxenv.core import Dynamics, Env, EnvState, JaxEnv, JaxEnvSpec, time_limited
 
 PREFIX = "jax/"
@@ -21,6 +21,8 @@ _REGISTRY: dict[str, Callable[[], Env]] = {
     "jax/Acrobot-v1": classic.make_acrobot,
     "jax/Pendulum-v1": classic.make_pendulum,
     "jax/MountainCarContinuous-v0": classic.make_mountain_car_continuous,
+    "jax/softrl/CliffLedge-v0": point.make_cliff_ledge,
+    "jax/softrl/PointReach-v0": point.make_point_reach,
     "jax/softrl/Counter-v0": partial(toy.make_counter, "jax/softrl/Counter-v0", 5),
     "jax/softrl/CounterTerminating-v0": partial(toy.make_counter, "jax/softrl/CounterTerminating-v0", 5, 3),
     "jax/softrl/CounterDiscrete-v0": partial(toy.make_counter, "jax/softrl/CounterDiscrete-v0", 6, 4, True),
