@@ -193,3 +193,34 @@ def test_point_mass_twins_match_softrl_envs(env_id):
         np.testing.assert_allclose(rewards[i], g_reward, rtol=1e-5, atol=1e-5, err_msg=f"pos {pos[i]}")
         assert bool(terminated[i]) == g_term, f"pos {pos[i]}"
     assert 0 < terminated.sum() < n
+
+
+@pytest.mark.parametrize("gym_id", ["softrl/GridWorld-v0", "softrl/CliffWalk-v0", "softrl/Chain-v0"])
+def test_tabular_twins_match_softrl_envs(gym_id):
+    """Every (state, action) pair: same reward as softrl's gymnasium TabularEnv, and where P(.|s, a) is
+    deterministic the same one-hot next obs and termination (elsewhere the drawn s' has P > 0 and its
+    termination is terminal[s']); same time limit; the reset state has p0 > 0."""
+    env = jaxenv.make("jax/" + gym_id)
+    wrapped = make_env(gym_id)
+    assert env.spec.max_episode_steps == wrapped.spec.max_episode_steps
+    genv = wrapped.unwrapped
+    genv.reset(seed=0)
+    num_states, num_actions = env.spec.obs_dim, env.spec.num_actions
+    s, a = np.meshgrid(np.arange(num_states), np.arange(num_actions), indexing="ij")
+    s, a = s.reshape(-1), a.reshape(-1)
+    state = jaxenv.EnvState(jnp.asarray(s, jnp.int32), jnp.zeros(len(s), jnp.int32))
+    out = jax.jit(jax.vmap(env.step))(state, jnp.asarray(a), jax.random.split(jax.random.PRNGKey(0), len(s)))
+    _, _, rewards, terminated, _, info = jax.tree.map(np.asarray, out)
+    for i in range(len(s)):
+        genv._state, genv._t = int(s[i]), 0
+        g_obs, g_reward, g_term, _, _ = genv.step(int(a[i]))
+        assert float(rewards[i]) == np.float32(g_reward)
+        p = genv._P[s[i], a[i]]
+        if p.max() == 1.0:
+            np.testing.assert_array_equal(info["next_obs"][i], g_obs)
+            assert bool(terminated[i]) == g_term
+        else:
+            s_next = int(np.argmax(info["next_obs"][i]))
+            assert p[s_next] > 0 and bool(terminated[i]) == genv._terminal[s_next]
+    starts = np.asarray(jax.vmap(env.reset)(jax.random.split(jax.random.PRNGKey(1), 100))[0].physics)
+    assert np.all(genv._p0[starts] > 0)

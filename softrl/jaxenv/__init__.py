@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from functools import partial
 
-from softrl.jaxenv import classic, point, toy
+from softrl.jaxenv import classic, point, tabular, toy
 from softrl.jaxenv.core import Dynamics, Env, EnvState, JaxEnv, JaxEnvSpec, time_limited
 
 PREFIX = "jax/"
@@ -23,6 +23,9 @@ _REGISTRY: dict[str, Callable[[], Env]] = {
     "jax/MountainCarContinuous-v0": classic.make_mountain_car_continuous,
     "jax/softrl/CliffLedge-v0": point.make_cliff_ledge,
     "jax/softrl/PointReach-v0": point.make_point_reach,
+    "jax/softrl/GridWorld-v0": partial(tabular.make_registered, "softrl/GridWorld-v0"),
+    "jax/softrl/CliffWalk-v0": partial(tabular.make_registered, "softrl/CliffWalk-v0"),
+    "jax/softrl/Chain-v0": partial(tabular.make_registered, "softrl/Chain-v0"),
     "jax/softrl/Counter-v0": partial(toy.make_counter, "jax/softrl/Counter-v0", 5),
     "jax/softrl/CounterTerminating-v0": partial(toy.make_counter, "jax/softrl/CounterTerminating-v0", 5, 3),
     "jax/softrl/CounterDiscrete-v0": partial(toy.make_counter, "jax/softrl/CounterDiscrete-v0", 6, 4, True),
