@@ -164,6 +164,7 @@ def test_unknown_id_lists_the_known_ones():
 POINT = {  # jax id: (gym kwargs, the gym env's position attribute, box of positions)
     "jax/softrl/CliffLedge-v0": ({}, "_pos", ([0.0, -1.0], [2.0, 0.2])),
     "jax/softrl/PointReach-v0": ({}, "pos", ([-2.0, -2.0], [2.0, 2.0])),
+    "jax/softrl/MultiGoal-v0": ({}, "_pos", ([-7.0, -7.0], [7.0, 7.0])),
 }
 
 
@@ -180,7 +181,8 @@ def test_point_mass_twins_match_softrl_envs(env_id):
     n = 1000
     low, high = (np.asarray(b, np.float32) for b in box)
     pos = jax.random.uniform(jax.random.PRNGKey(4), (n, 2), jnp.float32, low, high)
-    pos = pos.at[:50].set(jnp.array([1.0, 0.0]) + 0.1 * jax.random.normal(jax.random.PRNGKey(7), (50, 2)))
+    near = jnp.array([1.0, 0.0]) if "PointReach" in env_id else jnp.array([5.0, 0.0])  # a goal
+    pos = pos.at[:50].set(near + 0.5 * jax.random.normal(jax.random.PRNGKey(7), (50, 2)))
     actions = _random_actions(env, jax.random.PRNGKey(5), n)
     state = jaxenv.EnvState(pos, jnp.zeros(n, jnp.int32))
     out = jax.jit(jax.vmap(env.step))(state, actions, jax.random.split(jax.random.PRNGKey(6), n))

@@ -23,6 +23,7 @@ _REGISTRY: dict[str, Callable[[], Env]] = {
     "jax/MountainCarContinuous-v0": classic.make_mountain_car_continuous,
     "jax/softrl/CliffLedge-v0": point.make_cliff_ledge,
     "jax/softrl/PointReach-v0": point.make_point_reach,
+    "jax/softrl/MultiGoal-v0": point.make_multi_goal,
     "jax/softrl/GridWorld-v0": partial(tabular.make_registered, "softrl/GridWorld-v0"),
     "jax/softrl/CliffWalk-v0": partial(tabular.make_registered, "softrl/CliffWalk-v0"),
     "jax/softrl/Chain-v0": partial(tabular.make_registered, "softrl/Chain-v0"),

@@ -79,3 +79,31 @@ def make_point_reach(obstacle: str | None = None, obstacle_size: float = 0.4, ma
     spec = JaxEnvSpec((4,), action_low=(-1.0, -1.0), action_high=(1.0, 1.0), max_episode_steps=50,
                       gym_id="softrl/PointReach-v0")
     return time_limited(name, Dynamics(reset, step), spec)
+
+
+def make_multi_goal(params=None) -> Env:
+    """`softrl.envs.multigoal.MultiGoalEnv` (Haarnoja et al. 2017, Sec. 5.1) for `MultiGoalParams` `params`
+    (default: softrl/MultiGoal-v0's); physics = position [2]. info has no goal index: it is the nearest goal
+    of `info["next_obs"]` on a terminal step."""
+    from softrl.envs import multigoal
+
+    p = multigoal.MultiGoalParams() if params is None else params
+    p.validate()
+    goals = jnp.asarray(p.goals, F32)  # [K, 2]
+
+    def reset(key: Array):
+        pos = jnp.clip(p.init_std * jax.random.normal(key, (2,), F32), -p.bound, p.bound)
+        return pos, pos
+
+    def step(pos: Array, action: Array, key: Array):
+        del key
+        action = jnp.clip(action, -1.0, 1.0)
+        pos = jnp.clip(pos + p.max_speed * action, -p.bound, p.bound)
+        nearest = jnp.min(jnp.linalg.norm(pos[None] - goals, axis=-1))
+        terminated = nearest <= p.goal_radius
+        reward = -p.action_cost * jnp.sum(action**2) - p.distance_cost * nearest + p.goal_reward * terminated
+        return pos, pos, reward, terminated
+
+    spec = JaxEnvSpec((2,), action_low=(-1.0, -1.0), action_high=(1.0, 1.0),
+                      max_episode_steps=multigoal.MAX_EPISODE_STEPS, gym_id="softrl/MultiGoal-v0")
+    return time_limited("jax/softrl/MultiGoal-v0", Dynamics(reset, step), spec)
