@@ -158,7 +158,7 @@ def rollout(
 
 
 @partial(jax.jit, static_argnames=("agent", "deterministic"))
-def _act_batch(agent: Agent, states: Any, obs: Array, keys: Array, deterministic: bool) -> Array:
+def act_batch(agent: Agent, states: Any, obs: Array, keys: Array, deterministic: bool) -> Array:
     return jax.vmap(agent.act, in_axes=(0, 0, 0, None))(states, obs, keys, deterministic)
 
 
@@ -180,7 +180,7 @@ def evaluate(
     key = jax.random.PRNGKey(10**6 + seeds[0]) if key is None else key
 
     def policy(obs: np.ndarray, sub: Array) -> Array:
-        return _act_batch(agent, states, jnp.asarray(obs), jax.random.split(sub, n), deterministic)
+        return act_batch(agent, states, jnp.asarray(obs), jax.random.split(sub, n), deterministic)
 
     return rollout(policy, env_id, [10**6 + s for s in seeds], episodes, key).returns
 
