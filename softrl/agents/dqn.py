@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -87,9 +87,13 @@ class State:
     hp: Hypers
     step: Array  # [] int32, gradient updates done
 
+    if TYPE_CHECKING:  # added by flax.struct.dataclass at run time
+
+        def replace(self, **changes: Any) -> State: ...
+
 
 class Nets(NamedTuple):
-    q: Callable[..., Array]  # (params, obs [B, O]) -> [num_critics, B, A]
+    q: Callable[..., Any]  # (params, obs [B, O]) -> [num_critics, B, A]
     critic_opt: optax.GradientTransformation
     alpha_opt: optax.GradientTransformation
 
