@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import flax.linen as nn
 import jax
@@ -30,6 +30,7 @@ from softrl.agents.base import (
     EnvSpec,
     Mode,
     Policy,
+    Replaceable,
     TemperatureLoss,
     adam,
     alpha_optimizer,
@@ -61,7 +62,7 @@ class Hypers:
 
 
 @struct.dataclass
-class State:
+class State(Replaceable):
     actor: Params
     critic: Params  # stacked twin critics: every leaf [num_critics, ...]
     target_actor: Params | None  # None for algorithms whose target uses the online actor (SAC)
@@ -72,10 +73,6 @@ class State:
     alpha_opt: Any
     hp: Hypers
     step: Array  # [] int32, gradient updates done
-
-    if TYPE_CHECKING:  # added by flax.struct.dataclass at run time
-
-        def replace(self, **changes: Any) -> State: ...
 
 
 class Nets(NamedTuple):

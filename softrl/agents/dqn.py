@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,7 @@ from softrl.agents.base import (
     Agent,
     EnvSpec,
     Policy,
+    Replaceable,
     TemperatureLoss,
     adam,
     alpha_optimizer,
@@ -78,7 +79,7 @@ class Hypers:
 
 
 @struct.dataclass
-class State:
+class State(Replaceable):
     critic: Params  # DiscreteQ: every leaf [num_critics, ...]
     target_critic: Params
     critic_opt: Any
@@ -86,10 +87,6 @@ class State:
     alpha_opt: Any
     hp: Hypers
     step: Array  # [] int32, gradient updates done
-
-    if TYPE_CHECKING:  # added by flax.struct.dataclass at run time
-
-        def replace(self, **changes: Any) -> State: ...
 
 
 class Nets(NamedTuple):
