@@ -65,6 +65,12 @@ class AgentConfig:
     """dqn: env steps over which epsilon decays linearly (per seed)."""
     target_update_every: int = 1
     """dqn/soft-dqn: hard-copy the target network every N updates if tau == 1; with tau < 1, Polyak every update."""
+    normalize_obs: bool = False
+    """Normalise observations by running per-seed mean and variance (kept in the agent state, saved with the
+    policy): clip((obs - mean) / sqrt(var + 1e-8), -10, 10), statistics updated from every stored transition."""
+    encoder: str = "auto"
+    """Observation torso: 'auto' (the MinAtar CNN for image observations [H, W, C], an MLP otherwise), 'mlp'
+    (flattened observations) or 'cnn' (images only; dqn, soft-dqn, discrete-sac)."""
 
     def resolved_alpha(self) -> float | None:
         """The fixed alpha, or None when auto-tuned. Raises ValueError with a fix on bad input."""
@@ -96,6 +102,8 @@ class AgentConfig:
             raise ValueError(f"policy_delay must be >= 1, got {self.policy_delay}")
         if self.actor_std <= 0:
             raise ValueError(f"actor_std must be > 0, got {self.actor_std}")
+        if self.encoder not in ("auto", "mlp", "cnn"):
+            raise ValueError(f"encoder must be auto, mlp or cnn, got {self.encoder!r}")
         self.resolved_alpha()
 
 
@@ -143,6 +151,10 @@ class TrainConfig:
     or the first call of a script); 1: one device whose products use all cores."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
+    num_envs: int = 1
+    """Environments per seed: each step of the loop steps all K and stores K transitions in that seed's buffer
+    (--total-steps counts them all, and must be a multiple of K). An update call (every --train-freq env steps)
+    runs --gradient-steps updates: --gradient-steps K keeps one update per stored transition."""
 
     def validate(self) -> None:
         if self.algo not in ALGOS:
@@ -154,6 +166,10 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every", "log_every", "checkpoint_every", "checkpoint_minutes"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.num_envs < 1:
+            raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
+        if self.total_steps % self.num_envs:
+            raise ValueError(f"--total-steps ({self.total_steps}) must be a multiple of --num-envs ({self.num_envs})")
         if self.seeds % self.cpu_devices:
             raise ValueError(f"seeds ({self.seeds}) must be a multiple of cpu_devices ({self.cpu_devices})")
         self.agent.validate()

@@ -194,6 +194,10 @@ def save_policy(
     """
     if algo not in ACT_FIELDS:
         raise PolicyError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    if obs_norm is None and getattr(states, "obs_norm", None) is not None:  # --normalize-obs: in the agent state
+        norm = states.obs_norm  # mean, var [N, *obs_shape], count [N]; saved flat, as the env's obs are flattened
+        obs_norm = {"mean": np.asarray(norm.mean).reshape(len(seeds), -1),
+                    "var": np.asarray(norm.var).reshape(len(seeds), -1), "count": np.asarray(norm.count)}
     arrays = _policy_arrays(algo, states, obs_norm)
     n = len(seeds)
     bad = [k for k, v in arrays.items() if v.ndim == 0 or v.shape[0] != n]
