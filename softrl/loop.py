@@ -335,6 +335,7 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     # First, before any JAX computation: the devices can only be chosen while the backend is not started.
     sharding = seed_sharding(cfg.seeds, min(use_cpu_devices(cfg.cpu_devices), cfg.cpu_devices))
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or default_run_dir(cfg))
+    _check_encoder(cfg)
     lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
     envs = None
     try:
@@ -376,6 +377,17 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
         run.close()
         raise
     return run
+
+
+def _check_encoder(cfg: TrainConfig) -> None:
+    """--encoder cnn on observations that are not images is refused before the run folder is touched."""
+    if cfg.agent.encoder != "cnn":
+        return
+    probe = SeedEnvs(cfg.env, [cfg.seed])
+    try:
+        make_agent(cfg.algo, cfg.agent, probe.spec)
+    finally:
+        probe.close()
 
 
 def _first_action(run: _Run, obs: np.ndarray) -> None:
