@@ -555,8 +555,9 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
 def _finish(run: _Run, clock: _Clock) -> TrainResult:
     """Final checkpoint, final evaluation and summary.json."""
     cfg, seeds = run.cfg, run.seeds
-    _save(run, cfg.total_steps)
-    _notify(run, "checkpoint", cfg.total_steps)
+    if run.saved_step != cfg.total_steps:  # not saved already by --checkpoint-every at the last step
+        _save(run, cfg.total_steps)
+        _notify(run, "checkpoint", cfg.total_steps)
     eval_returns = evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes)
     _after_eval(run, cfg.total_steps, eval_returns)
     timing = clock.timing(cfg, run.start)
