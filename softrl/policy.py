@@ -184,7 +184,7 @@ def save_policy(
     obs_space: Any,
     action_space: Any,
     step: int,
-    eval_return: float | list[float] | None = None,
+    eval_return: float | list[float] | np.ndarray | None = None,
     obs_norm: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the policy of every seed of `states` (leaves [num_seeds, ...]) to `out_dir`, atomically.
