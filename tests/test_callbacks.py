@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 
 import jax
 import numpy as np
@@ -90,8 +91,6 @@ def test_view_is_read_only(full_run):
 
 
 def test_policy_and_best_policy_are_written(full_run):
-    import json
-
     result, views = full_run
     run_dir = result.run_dir
     policy = json.loads((run_dir / "policy" / "policy.json").read_text())
@@ -124,6 +123,10 @@ def test_stop_gives_a_checkpoint_that_resume_continues_exactly(full_run, tmp_pat
     for a, b in zip(jax.tree.leaves(resumed.states), jax.tree.leaves(full.states)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     np.testing.assert_array_equal(resumed.eval_returns, full.eval_returns)
+    # The resumed run kept the best evaluation from before the stop: best_policy is the uninterrupted run's.
+    best = [json.loads((d / "best_policy" / "policy.json").read_text()) for d in (run_dir, full.run_dir)]
+    assert best[0]["step"] == best[1]["step"] and best[0]["eval_return"] == best[1]["eval_return"]
+    assert best[0]["arrays_sha256"] == best[1]["arrays_sha256"]
 
 
 def test_a_raising_callback_stops_the_run_and_keeps_the_checkpoint(tmp_path):
