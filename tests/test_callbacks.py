@@ -177,3 +177,23 @@ def test_cli_stop_at_return(tmp_path, capsys):
         cli_main([*args, "--overwrite", "--stop-at-return", "abc"])
     assert exit_info.value.code == 2
     assert (tmp_path / "run" / "policy").exists()  # the refused commands left the stopped run alone
+
+
+def test_cli_shows_a_raising_callback_in_one_line(tmp_path, monkeypatch, capsys):
+    import softrl.cli
+
+    class Broken(StopAtReturn):
+        def __call__(self, view):
+            if view.kind == "eval":
+                raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(softrl.cli, "StopAtReturn", Broken)  # the CLI's only callback, made to raise
+    args = ["train", "sac", "--seeds", "2", "--total-steps", "400", "--learning-starts", "100", "--eval-every", "100",
+            "--eval-episodes", "1", "--hidden", "16", "16", "--batch-size", "32", "--checkpoint-every", "0",
+            "--no-progress", "--run-dir", str(tmp_path / "run"), "--stop-at-return", "0"]
+    capsys.readouterr()
+    assert cli_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("softrl: error: callback ")
+    assert "raised ZeroDivisionError: division by zero (at the eval of step 100)" in err
+    assert "the checkpoint of step 0 is kept" in err
