@@ -151,6 +151,9 @@ class TrainConfig:
     or the first call of a script); 1: one device whose products use all cores."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
+    wandb: str | None = None
+    """Also log to this Weights & Biases project, one W&B run per seed grouped by run name (needs the wandb
+    extra: pip install 'softrl[wandb]'; WANDB_MODE=offline logs without a network)."""
     num_envs: int = 1
     """Environments per seed: each step of the loop steps all K and stores K transitions in that seed's buffer
     (--total-steps counts them all, and must be a multiple of K). An update call (every --train-freq env steps)
@@ -179,7 +182,7 @@ class TrainConfig:
 # never the trajectory of states so far (evaluation has its own envs and keys; see loop.evaluate).
 # Everything else (cpu_devices included: another split moves the float rounding) must match config.json.
 RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every",
-                    "checkpoint_minutes", "tensorboard", "progress", "run_dir")
+                    "checkpoint_minutes", "tensorboard", "progress", "run_dir", "wandb")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
