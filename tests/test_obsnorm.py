@@ -4,8 +4,6 @@ environment whose observations are scaled by 1000."""
 
 from __future__ import annotations
 
-import json
-
 import gymnasium as gym
 import jax
 import jax.numpy as jnp
@@ -136,12 +134,13 @@ def test_policy_file_carries_the_statistics(tmp_path):
     out = save_policy(tmp_path / "pol", algo="sac", agent_config=_cfg(tmp_path, True).agent, spec=result.agent.spec,
                       states=result.states, seeds=result.seeds, env_id="softrl-test/ScaledBandit-v0",
                       env_kwargs=None, obs_space=env.observation_space, action_space=env.action_space, step=300)
-    meta = json.loads((out / "policy.json").read_text()) if (out / "policy.json").exists() else None
     policy = load_policy(out, seed_index=1)
     np.testing.assert_array_equal(policy.obs_norm[0], np.asarray(result.states.obs_norm.mean[1]))
     obs = np.array([[400.0], [-300.0]], np.float32)
     state1 = jax.tree.map(lambda x: x[1], result.states)
     expect = result.agent.act(state1, jnp.asarray(obs), jax.random.PRNGKey(0), True)
     got = policy(obs)
-    np.testing.assert_allclose(got, np.asarray(expect) * 1.0, rtol=1e-5, atol=1e-6)
-    del meta
+    np.testing.assert_allclose(got, np.asarray(expect), rtol=1e-5, atol=1e-6)
+    # the policy the run itself wrote (RUN/policy) carries them too
+    from_run = load_policy(tmp_path / "run", seed_index=1)
+    np.testing.assert_array_equal(from_run.obs_norm[1], np.asarray(result.states.obs_norm.var[1]))
