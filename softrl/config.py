@@ -70,7 +70,8 @@ class AgentConfig:
     policy): clip((obs - mean) / sqrt(var + 1e-8), -10, 10), statistics updated from every stored transition."""
     encoder: str = "auto"
     """Observation torso: 'auto' (the MinAtar CNN for image observations [H, W, C], an MLP otherwise), 'mlp'
-    (flattened observations) or 'cnn' (images only; dqn, soft-dqn, discrete-sac)."""
+    (flattened observations) or 'cnn' (images only; dqn, soft-dqn, discrete-sac). The CNN is the MinAtar paper's
+    network (conv 16 3x3, dense 128, linear head); --hidden does not apply to it."""
 
     def resolved_alpha(self) -> float | None:
         """The fixed alpha, or None when auto-tuned. Raises ValueError with a fix on bad input."""

@@ -407,6 +407,8 @@ def load_policy(path: str | Path, seed_index: int = 0) -> Policy:
     from softrl.agents import make_agent
 
     spec = EnvSpec(**meta["env_spec"])
+    if spec.obs_shape is not None:  # JSON gave a list; the spec must stay hashable
+        spec = spec._replace(obs_shape=tuple(int(d) for d in spec.obs_shape))
     try:
         agent = make_agent(meta["algo"], agent_config_from_dict(meta["agent_config"]), spec)
     except (TypeError, ValueError) as err:

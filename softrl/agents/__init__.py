@@ -20,6 +20,7 @@ _MODULES = {
 }
 
 
+@functools.lru_cache(maxsize=64)
 def make_agent(algo: str, cfg: AgentConfig, spec: EnvSpec) -> Agent:
     """Build the named agent. Raises ValueError for unknown names or a mismatched action space.
 
@@ -29,9 +30,11 @@ def make_agent(algo: str, cfg: AgentConfig, spec: EnvSpec) -> Agent:
     Cached: the same (algo, config, spec) gives the same Agent object, so jitted functions
     keyed on it compile once per process (tests and experiments train many runs).
     """
-    if spec.obs_shape is not None:  # a spec read back from JSON holds a list
-        spec = spec._replace(obs_shape=tuple(int(d) for d in spec.obs_shape))
-    return _make_agent(algo, cfg, resolve_spec(algo, cfg, spec))
+    if algo not in _MODULES:
+        raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    spec = resolve_spec(algo, cfg, spec)
+    module = importlib.import_module(f"softrl.agents.{_MODULES[algo]}")
+    return module.make(cfg, spec)
 
 
 def resolve_spec(algo: str, cfg: AgentConfig, spec: EnvSpec) -> EnvSpec:
@@ -47,14 +50,6 @@ def resolve_spec(algo: str, cfg: AgentConfig, spec: EnvSpec) -> EnvSpec:
                              f"use --encoder mlp")
         kind = "mlp"
     return spec._replace(obs_shape=spec.shape if kind == "cnn" else None)
-
-
-@functools.lru_cache(maxsize=64)
-def _make_agent(algo: str, cfg: AgentConfig, spec: EnvSpec) -> Agent:
-    if algo not in _MODULES:
-        raise ValueError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
-    module = importlib.import_module(f"softrl.agents.{_MODULES[algo]}")
-    return module.make(cfg, spec)
 
 
 __all__ = ["Agent", "EnvSpec", "make_agent", "resolve_spec"]
