@@ -2,16 +2,20 @@
 
 Workload (issue 15, item 6): SAC on Pendulum-v1, 4 fixed alphas x 4 seeds, 10k env steps each.
 Contenders, each timed from start to the last process's exit:
-- `sweep`: one `softrl sweep` (local Ray; the alphas are one trial, its agents each vmap the 4 seeds);
+- `sweep`: one `softrl sweep` (local Ray; the fixed alphas make one trial, whose 4 x 4 = 16 agents are one
+  packed, jitted program: softrl.packed);
 - `train`: 16 `softrl train --seeds 1` processes, two at a time;
-- `sb3`, `sbx`: 16 runs of benchmarks/peers.py's SAC (run by the benchmark venv's Python), two at a time.
-  peers.py fixes alpha by its own defaults (auto-tuned), so these time the same number of env steps and
-  updates, not the same alphas.
+- `sb3`, `sbx`: 16 runs of benchmarks/peers.py's SAC (run by the benchmark venv's Python, --bench-python),
+  two at a time. peers.py fixes alpha by its own defaults (auto-tuned), so these time the same number of env
+  steps and updates, not the same alphas. SB3/SBX (and torch) are only in the bench extra
+  (benchmarks/requirements-bench.txt), not in softrl's environment: without that Python these contenders
+  are reported as skipped.
 
+Every contender uses the same loop settings (softrl's defaults: 1000 random steps, eval every 5000 steps).
 Prints one JSON line per contender: {"contender", "wall_s", "runs", "total_steps", ...}. Never run two
-benchmarks at once. Example (the full workload takes tens of minutes on 2 cores)::
+benchmarks at once. The full workload (the integrator's command, on a quiet machine)::
 
-    python benchmarks/sweep.py --contenders sweep train --total-steps 10000
+    python benchmarks/sweep.py --contenders sweep train sb3 sbx --total-steps 10000
 """
 
 from __future__ import annotations
@@ -94,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             elif name == "train":
                 rec = time_train(args, work)
             elif name in ("sb3", "sbx"):
+                if not Path(args.bench_python).exists():
+                    print(json.dumps({"contender": name, "skipped": f"no benchmark Python at {args.bench_python} "
+                                      "(SB3/SBX need benchmarks/requirements-bench.txt)"}), flush=True)
+                    continue
                 rec = time_peer(args, name)
             else:
                 raise SystemExit(f"unknown contender {name!r}")

@@ -1,15 +1,16 @@
 """Packed trials (softrl.packed): H settings x S seeds in one vmapped program equal the H separate runs.
 
-Tolerance: vmap over H*S agents instead of S lets XLA group the float32 arithmetic differently, so the packed
-parameters drift from the separate runs' by rounding. Measured on the CPU (jax 0.10.2), after 250 env steps
-(150 updates) with 16x16 networks: SAC Pendulum max |diff| of any parameter or optimiser moment ~2e-6
-(values O(1)); soft-DQN CartPole ~1e-6. The tests allow 2e-5 (10x the measured drift), and everything that is
-not rounding (integers, keys, buffers' integer parts, step counts) must be equal exactly. Resume of a packed
-trial is exact (bitwise).
+Tolerance: vmap over H*S agents instead of S may let XLA group the float32 arithmetic differently, so packed
+parameters can drift from the separate runs' by rounding. Measured on the CPU (jax 0.10.2, 16x16 networks,
+2 settings x 2 seeds): SAC Pendulum, max |diff| over every parameter, target and Adam moment (values O(1)):
+9.5e-7 after 250 env steps (150 updates), 1.9e-6 after 300; soft-DQN CartPole: 0 (bitwise equal). The SAC
+test allows 5e-6; the soft-DQN test demands equality. Integers (step counts, Adam counts) must be equal
+exactly. Resume of a packed trial is exact (bitwise).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 
@@ -25,7 +26,7 @@ from softrl.config import AgentConfig, TrainConfig
 from softrl.loop import load_run, train
 from softrl.packed import check_packable, state_values, train_packed, with_hypers
 
-ATOL = 2e-5
+SAC_ATOL = 5e-6
 STEPS = 250
 BASE = TrainConfig(seeds=2, total_steps=STEPS, learning_starts=100, eval_every=0, eval_episodes=1,
                    checkpoint_every=0, progress=False, log_every=50, agent=AgentConfig(hidden=(16, 16), batch_size=32))
@@ -44,8 +45,13 @@ def _leaves(tree) -> list[np.ndarray]:
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
-def _assert_close(packed, separate) -> float:
-    """Float leaves within ATOL, all other leaves equal; returns the largest float difference."""
+def _rows(path) -> list[dict]:
+    """A log's rows without the wall-clock column."""
+    return [{k: v for k, v in row.items() if k != "steps_per_s"} for row in csv.DictReader(open(path))]
+
+
+def _assert_close(packed, separate, atol: float) -> float:
+    """Float leaves within atol, all other leaves equal; returns the largest float difference."""
     worst = 0.0
     for a, b in zip(_leaves(packed), _leaves(separate), strict=True):
         assert a.shape == b.shape and a.dtype == b.dtype
@@ -55,7 +61,7 @@ def _assert_close(packed, separate) -> float:
             worst = max(worst, float(np.max(np.abs(a[fin] - b[fin]), initial=0.0)))
         else:
             assert np.array_equal(a, b)
-    assert worst <= ATOL
+    assert worst <= atol
     return worst
 
 
@@ -81,9 +87,9 @@ def test_with_hypers_gives_the_settings_own_initial_state(algo, env, values):
     vals = state_values(TrainConfig(algo=algo, env=env, agent=cfg))
     held = {f.name for f in dataclasses.fields(base.hp)} | {"alpha", "init_alpha", "lr", "alpha_lr"}
     vals = {k: v for k, v in vals.items() if k in held}
-    for got in (with_hypers(base, vals),
-                jax.tree.map(lambda x: x[0], jax.jit(jax.vmap(with_hypers))(
-                    jax.tree.map(lambda x: x[None], base), {k: jnp.asarray([v], jnp.float32) for k, v in vals.items()}))):
+    batched = {k: jnp.asarray([v], jnp.float32) for k, v in vals.items()}
+    vmapped = jax.jit(jax.vmap(with_hypers))(jax.tree.map(lambda x: x[None], base), batched)
+    for got in (with_hypers(base, vals), jax.tree.map(lambda x: x[0], vmapped)):
         assert jax.tree.structure(got) == jax.tree.structure(own)
         for a, b in zip(_leaves(got), _leaves(own), strict=True):
             assert a.dtype == b.dtype and np.array_equal(a, b)
@@ -121,22 +127,24 @@ def sac_trial(tmp_path_factory):
 def test_packed_sac_trial_equals_separate_runs(sac_trial):
     tmp, cfgs, summaries = sac_trial
     for h, cfg in enumerate(cfgs):
-        separate = train(dataclasses.replace(cfg, run_dir=str(tmp / f"separate_{h}")))
         got_cfg, _, packed_states, seeds = load_run(cfg.run_dir)
-        assert got_cfg == cfg and seeds == [0, 1]
-        print(f"sac setting {h}: max |packed - separate| = {_assert_close(packed_states, separate.states):.2e}")
+        assert got_cfg == cfg and seeds == [0, 1] and summaries[h]["config"]["agent"]["alpha"] == cfg.agent.alpha
         np.testing.assert_allclose(np.exp(np.asarray(packed_states.log_alpha)), float(cfg.agent.alpha), rtol=1e-6)
+        if h == 0:  # one separate run is enough (both settings got their values through with_hypers); CI time
+            continue
+        separate = train(dataclasses.replace(cfg, run_dir=str(tmp / f"separate_{h}")))
+        print(f"sac setting {h}: max |packed - separate| = "
+              f"{_assert_close(packed_states, separate.states, SAC_ATOL):.2e}")
         # the same episodes (identical until the first update, then rounding-close)
         for s in seeds:
             mine = (tmp / "trial" / f"agent_{h:02d}" / f"seed_{s}" / "episodes.csv").read_text().splitlines()
             theirs = (tmp / f"separate_{h}" / f"seed_{s}" / "episodes.csv").read_text().splitlines()
             assert mine[:2] == theirs[:2] and len(mine) == len(theirs)
-        assert summaries[h]["config"]["agent"]["alpha"] == cfg.agent.alpha
         written = json.loads((tmp / "trial" / f"agent_{h:02d}" / "summary.json").read_text())
         assert written["final_eval"]["per_seed"][1]["seed"] == 1
         np.testing.assert_allclose(written["final_eval"]["median_return"],
                                    json.loads((tmp / f"separate_{h}" / "summary.json").read_text())
-                                   ["final_eval"]["median_return"], rtol=1e-3)
+                                   ["final_eval"]["median_return"], rtol=1e-6)
 
 
 def test_packed_trial_resumes_bitwise(sac_trial, tmp_path):
@@ -152,9 +160,9 @@ def test_packed_trial_resumes_bitwise(sac_trial, tmp_path):
         assert a[0]["step"] == b[0]["step"] == STEPS
         assert a[1].keys() == b[1].keys() and all(np.array_equal(a[1][k], b[1][k]) for k in a[1])
         for s in ("seed_0", "seed_1"):
-            for kind in ("episodes.csv", "train.csv"):
-                assert ((tmp / "trial" / f"agent_{h:02d}" / s / kind).read_text()
-                        == (tmp_path / "trial" / f"agent_{h:02d}" / s / kind).read_text())
+            for kind in ("episodes.csv", "train.csv"):  # eval.csv: the short run also evaluated at 150
+                assert (_rows(tmp / "trial" / f"agent_{h:02d}" / s / kind)
+                        == _rows(tmp_path / "trial" / f"agent_{h:02d}" / s / kind))
     with pytest.raises(checkpoint.CheckpointError, match="other agents or values"):
         other = [dataclasses.replace(c, agent=dataclasses.replace(c.agent, alpha="0.7")) for c in short]
         train_packed(other, tmp_path / "trial", resume=True)
@@ -165,8 +173,9 @@ def test_packed_soft_dqn_trial_equals_separate_runs(tmp_path):
     cfgs = _cfgs(base, tmp_path, alpha=["0.05", "0.2"], lr=[3e-4, 1e-3])
     train_packed(cfgs, tmp_path / "trial")
     for h, cfg in enumerate(cfgs):
-        separate = train(dataclasses.replace(cfg, run_dir=str(tmp_path / f"separate_{h}")))
         _, _, packed_states, _ = load_run(cfg.run_dir)
-        print(f"soft-dqn setting {h}: max |packed - separate| = {_assert_close(packed_states, separate.states):.2e}")
+        if h == 1:  # the setting that differs from the first in both values
+            separate = train(dataclasses.replace(cfg, run_dir=str(tmp_path / f"separate_{h}")))
+            _assert_close(packed_states, separate.states, 0.0)
         np.testing.assert_array_equal(np.asarray(packed_states.critic_opt.hyperparams["learning_rate"]),
                                       np.float32(cfg.agent.lr))
