@@ -158,10 +158,14 @@ def run_plot(cmd: PlotCommand) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from softrl.experiments import ExperimentCommand, run_experiment
+    from softrl.report import ReportCommand, run_report
+    from softrl.sweep.command import SweepCommand, run_sweep
 
-    commands = {"train": TrainCommand, "eval": EvalCommand, "plot": PlotCommand, "experiment": ExperimentCommand}
+    commands = {"train": TrainCommand, "eval": EvalCommand, "plot": PlotCommand, "experiment": ExperimentCommand,
+                "sweep": SweepCommand, "report": ReportCommand}
     handlers = {
-        TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment
+        TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment,
+        SweepCommand: run_sweep, ReportCommand: run_report,
     }
     args = sys.argv[1:] if argv is None else list(argv)
     cmd = tyro.extras.subcommand_cli_from_dict(commands, prog="softrl", args=args)
