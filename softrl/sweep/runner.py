@@ -113,6 +113,9 @@ def ray_session(address: str | None, num_cpus: int | None):
         yield ray
         return
     if address is None:
+        # Ray starts its workers at niceness 15; a local sweep is the user's own job, and at 15 it loses the CPU
+        # to anything else running (measured: the trial ran at nice 15 beside nice-0 processes).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False, configure_logging=False)
     else:
