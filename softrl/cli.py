@@ -199,8 +199,9 @@ def run_train(cmd: TrainCommand, args: list[str] | None = None) -> int:
         cfg.validate()  # before the preset line: a refused run says only why
         check_env(cfg)
         if preset is not None:
-            print(f"softrl: preset {preset.name} (flags you pass override it; --no-preset for the plain "
-                  f"defaults; `softrl presets --algo {preset.algo}` says where it comes from)", file=sys.stderr)
+            # stdout, with the run's other output: stderr holds only errors and notes
+            print(f"preset {preset.name} (flags you pass override it; --no-preset for the plain defaults; "
+                  f"`softrl presets --algo {preset.algo}` says where it comes from)", flush=True)
         result = train(cfg, overwrite=cmd.overwrite)
     per_seed = result.eval_returns.mean(axis=1)
     print(f"run saved in {result.run_dir}")
