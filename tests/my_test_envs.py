@@ -3,8 +3,8 @@
 in-process by the tests can import it.
 
 MyLine: a walk on the integers 0..size from 0 to the goal `size`; discrete actions left/right; reward
-`step_reward` per step and `goal_reward` on arrival (terminated); truncated after `max_steps`. Its constructor arguments are what
-`--env-kwargs '{"size": 3}'` sets.
+`step_reward` per step and `goal_reward` on arrival (terminated); truncated after `max_steps`. Its constructor
+arguments are what `--env-kwargs '{"size": 3}'` sets.
 """
 
 from __future__ import annotations
