@@ -74,7 +74,7 @@ def _bytes_of(a: np.ndarray) -> memoryview:
     a = np.ascontiguousarray(a)
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
-    return memoryview(a.reshape(-1)).cast("B")
+    return a.reshape(-1).data.cast("B")
 
 
 def _write_arrays(path: Path, tensors: dict[str, Tensor]) -> tuple[str, int]:
@@ -133,7 +133,7 @@ def _read_arrays(path: Path, sha256: str, size: int) -> dict[str, np.ndarray]:
             if e.get("dtype") not in _FROM_ST or e["data_offsets"][0] != offset:
                 raise CheckpointError(f"{path} has a bad header entry for {name}")
             arr = np.empty(tuple(e["shape"]), _FROM_ST[e["dtype"]])
-            view = memoryview(arr.reshape(-1)).cast("B")
+            view = arr.reshape(-1).data.cast("B")
             if e["data_offsets"][1] - offset != view.nbytes or f.readinto(view) != view.nbytes:
                 raise CheckpointError(f"{path} is truncated (array {name})")
             digest.update(view)

@@ -184,7 +184,8 @@ def _train_metric(run_dir: Path, seeds: list[int], column: str) -> tuple[np.ndar
 
 
 def _deep(report: Report, quick: bool, seeds: int) -> dict:
-    from softrl import AgentConfig, TrainConfig, train
+    from softrl import AgentConfig, TrainConfig
+    from softrl.experiments.report import train_or_resume
     from softrl.plot import curves
 
     # Quick: the two ends of the matched family only (each configuration costs ~10 s of compilation).
@@ -218,7 +219,7 @@ def _deep(report: Report, quick: bool, seeds: int) -> dict:
             agent=AgentConfig(alpha=str(cfg.alpha), reward_scale=cfg.scale, hidden=budget["hidden"],
                               batch_size=budget["batch_size"]),
         )
-        result = train(tc)
+        result, _ = train_or_resume(tc, on_mismatch="retrain", log=lambda _msg: None)
         final = result.eval_returns.mean(axis=1)  # [seeds]
         steps_ent, ent = _train_metric(run_dir, result.seeds, "entropy")
         steps_q, q = _train_metric(run_dir, result.seeds, "q_mean")
