@@ -64,10 +64,18 @@ def assert_usage_error(argv: list[str]) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def in_tmp_dir(tmp_path_factory):
-    """Run from an empty directory, so that nothing the CLI might write lands in the repository."""
+    """Run from an empty directory, so that nothing the CLI might write lands in the repository; and fail any
+    example that reaches the training loop (every poison must be refused before an env step)."""
+    import softrl.loop
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the CLI started training: a poison was not refused before the first env step")
+
     old = Path.cwd()
     os.chdir(tmp_path_factory.mktemp("cwd"))
-    yield
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(softrl.loop, "_step_loop", no_training)
+        yield
     os.chdir(old)
 
 
