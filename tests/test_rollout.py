@@ -11,7 +11,7 @@ import pytest
 from softrl import AgentConfig
 from softrl.agents import make_agent
 from softrl.collect import SeedEnvs, make_env
-from softrl.rollout import evaluate, rollout, sample_fn
+from softrl.rollout import evaluate, rollout
 
 SMALL = AgentConfig(hidden=(16, 16))
 COUNTERS = [functools.partial(make_env, e) for e in ("softrl/Counter-v0", "softrl/CounterTerminating-v0")]
@@ -108,16 +108,3 @@ def test_evaluate_bitwise_equals_a_plain_lockstep_loop(algo, env_id, determinist
     np.testing.assert_array_equal(ours, theirs)
     if env_id == "CartPole-v1":
         assert len(np.unique(ours)) > 1  # the envs really finish at different steps
-
-
-@pytest.mark.parametrize("algo", ["sac", "wp", "svg0"])
-def test_sample_fn_draws_the_agents_action(algo):
-    """The rebuilt actor's sample is `agent.act(..., deterministic=False)` with the same key, and its logp is finite."""
-    spec = SeedEnvs("softrl/CliffLedge-v0", [0]).spec
-    agent = make_agent(algo, SMALL, spec)
-    state = agent.init(jax.random.PRNGKey(1))
-    obs = jnp.asarray(np.random.default_rng(0).uniform([0, -1], [2, 0.2], (32, 2)), jnp.float32)
-    key = jax.random.PRNGKey(2)
-    action, logp = sample_fn(agent, algo, SMALL.hidden)(state, obs, key)
-    np.testing.assert_allclose(action, agent.act(state, obs, key, False), atol=1e-6)
-    assert logp.shape == (32,) and np.isfinite(np.asarray(logp)).all()
