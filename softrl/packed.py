@@ -11,9 +11,11 @@ Layout of a packed trial directory:
                            hypers.json (each agent's values), lock, and checkpoints/ holding ALL agents'
                            states, buffers, keys and env states (one combined checkpoint; resume is exact)
     TRIAL/agent_KK/        one `softrl train` run directory per setting: config.json with ITS values,
-                           seed_S/ logs, and, once the trial finished, summary.json and a full checkpoint of
-                           its S agents at the last step. `softrl eval`, `softrl plot`, `softrl report`,
-                           `softrl.load_run` and even `softrl train --resume` (to train longer) work on it.
+                           seed_S/ logs, and, once the trial finished, summary.json, policy/ and a full
+                           checkpoint of its S agents at the last step (no best_policy/: evaluations during
+                           the trial are logged per agent, but the best is not tracked per setting).
+                           `softrl eval`, `softrl plot`, `softrl report`, `softrl.load_run` and even
+                           `softrl train --resume` (to train longer) work on it.
 While a trial runs, the agent directories hold only their config and logs; the trial is resumed from
 TRIAL/packed with `train_packed(..., resume=True)`.
 """
@@ -156,9 +158,10 @@ class _SettingLogs:
 
 
 class _EnvsView:
-    """The env state of a slice of the packed envs, for one setting's checkpoint."""
+    """A slice of the packed envs (their gym envs and saved state), for one setting's checkpoint and policy."""
 
-    def __init__(self, state: dict, rows: slice):
+    def __init__(self, envs: SeedEnvs, state: dict, rows: slice):
+        self.envs = envs.envs[rows]
         self.state = {"envs": state["envs"][rows], "obs": state["obs"][rows],
                       "episode_return": state["episode_return"][rows],
                       "episode_length": state["episode_length"][rows]}
@@ -216,7 +219,7 @@ def _open(cfgs: list[TrainConfig], trial_dir: Path, resume: bool) -> _Packed:
             keep = resume and rundir.holds_run(d)
             locks.append(rundir.open_run_dir(d, resume=keep, overwrite=not keep, note=loop._note))
         seeds = [AgentSeed(c.seed + j, h) for h, c in enumerate(cfgs) for j in range(n_seeds)]
-        envs = SeedEnvs(tcfg.env, seeds)
+        envs = SeedEnvs(tcfg.env, seeds, tcfg.env_kwargs)
         agent = make_agent(tcfg.algo, tcfg.agent, envs.spec)
         carry = loop._init(agent, tcfg, envs, seeds)
         held = {f.name for f in dataclasses.fields(carry.agent.hp)} | {"alpha", "init_alpha", "lr", "alpha_lr"}
@@ -247,7 +250,8 @@ def _prepare(p: _Packed, resume: bool) -> None:
     for h, (cfg, d) in enumerate(zip(p.cfgs, p.agent_dirs)):
         loop._write_json(d / "config.json", config_to_dict(dataclasses.replace(cfg, run_dir=str(d))))
         (d / "summary.json").unlink(missing_ok=True)
-        loggers.append(RunLogger(d, [int(s) for s in run.seeds if s.setting == h], cfg.tensorboard))
+        loggers.append(RunLogger(d, [int(s) for s in run.seeds if s.setting == h], cfg.tensorboard,  # type: ignore[attr-defined]
+                                 wandb_project=getattr(cfg, "wandb", None), wandb_config=config_to_dict(cfg)))
     run.logger = _SettingLogs(loggers)  # type: ignore[assignment]  (the loop's logger interface)
     run.logger.truncate_after(run.start)
     if not resume:
@@ -262,7 +266,7 @@ def _setting_run(p: _Packed, h: int, envs_state: dict) -> loop._Run:
     carry = loop.Carry(cut(run.carry.agent), cut(run.carry.buffer), run.carry.key[rows], run.carry.bad_step,
                        run.carry.bad_data[rows])
     cfg = dataclasses.replace(p.cfgs[h], run_dir=str(p.agent_dirs[h]))
-    view: Any = _EnvsView(envs_state, rows)
+    view: Any = _EnvsView(run.envs, envs_state, rows)
     seeds = [int(x) for x in run.seeds[rows]]
     return loop._Run(cfg, p.agent_dirs[h], seeds, view, run.agent, carry, run.action[rows], run.start, p.locks[h])
 
@@ -277,7 +281,7 @@ def _finish(p: _Packed, clock: loop._Clock) -> list[dict[str, Any]]:
     run, s = p.run, p.cfgs[0].seeds
     loop._save(run, run.cfg.total_steps)
     returns = loop.evaluate(run.agent, run.carry.agent, run.cfg.env, [int(x) for x in run.seeds],
-                            run.cfg.eval_episodes)
+                            run.cfg.eval_episodes, env_kwargs=run.cfg.env_kwargs)
     timing = {**clock.timing(run.cfg, run.start), "packed_agents": len(run.seeds)}
     envs_state = run.envs.get_state()
     out = []
