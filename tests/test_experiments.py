@@ -19,9 +19,10 @@ import pytest
 import softrl
 from softrl.agents import Agent, EnvSpec
 from softrl.cli import main as cli_main
-from softrl.experiments import EXPERIMENTS, ExperimentCommand, run_experiment
+from softrl.experiments import EXPERIMENTS, ExperimentCommand, figure1, run_experiment
 from softrl.experiments import alpha_vs_reward_scale as avrs
 from softrl.experiments import q_learning_limit as qll
+from softrl.experiments.report import float64
 from softrl.log import RunLogger
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -91,9 +92,9 @@ def test_bad_seeds_is_a_clean_error(tmp_path, capsys):
 
 
 def test_figure1(tmp_path):
-    # Through the CLI, as a user would run it.
-    assert cli_main(["experiment", "figure1", "--quick", "--out", str(tmp_path / "f1")]) == 0
-    res = check_outputs(tmp_path / "f1")["results"]
+    with float64():
+        res = figure1.compute()
+    assert all(c.passed for c in res["checks"]), [c for c in res["checks"] if not c.passed]
     a = res["part_a"]
     pis = np.array(a["policies"])
     np.testing.assert_allclose(pis.sum(1), 1.0, atol=1e-12)
@@ -104,6 +105,10 @@ def test_figure1(tmp_path):
     for d in res["part_b"]["per_alpha"].values():  # "Is the amount of exploration the same in all states? No."
         assert d["max_entropy"] - d["min_entropy"] > 0.1
         assert 0.0 <= d["min_entropy"] <= d["max_entropy"] <= math.log(4) + 1e-12
+    # Through the CLI, as a user would run it (compute is cached by now: this costs the figures only).
+    assert cli_main(["experiment", "figure1", "--quick", "--out", str(tmp_path / "f1")]) == 0
+    out = check_outputs(tmp_path / "f1")
+    assert out["results"]["part_a"]["entropies"] == a["entropies"]
 
 
 def test_alpha_vs_reward_scale_quick(tmp_path):
