@@ -369,3 +369,10 @@ def train_or_resume(cfg, on_mismatch: str = "error", log=print):
     if has_checkpoint(run_dir):
         return train(cfg, resume=run_dir), "resumed"
     return train(cfg), "trained"
+
+
+def cis_overlap(cis: Sequence[dict[str, Any]]) -> bool:
+    """Whether `mean_ci` intervals share a point (an interval of a single seed counts as its mean)."""
+    lo = max(c["lo"] if c["lo"] is not None else c["mean"] for c in cis)
+    hi = min(c["hi"] if c["hi"] is not None else c["mean"] for c in cis)
+    return bool(lo <= hi)
