@@ -26,21 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from softrl.experiments.report import (
-    Figure,
-    Report,
-    band,
-    check,
-    cis_overlap,
-    float64,
-    fmt,
-    fmt_ci,
-    mean_ci,
-    not_run_note,
-    plot_style,
-    pyplot,
-    save_figure,
-)
+from softrl.experiments import report as rep
+from softrl.experiments.report import Figure, Report, check, cis_overlap, float64, fmt, fmt_ci, mean_ci, not_run_note
 from softrl.tabular import cliff_walk, random_mdp, soft_value_iteration
 
 NAME = "alpha-vs-reward-scale"
@@ -220,7 +207,7 @@ def compute(out: Path, quick: bool, seeds: int) -> dict:
 
 
 def _tabular_figure(tab: dict, out: Path) -> Figure:
-    plt = pyplot()
+    plt = rep.pyplot()
     cliff_res, rand_stack = tab["cliff_walk"], tab["random_mdps"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), sharey=True)
     floor = 1e-17  # exact zeros drawn at the floor of the log axis
@@ -232,10 +219,10 @@ def _tabular_figure(tab: dict, out: Path) -> Figure:
                      label=f"(cR, c*alpha), alpha={alpha:g}")
         axes[0].plot(SCALES, np.maximum(cliff_res["tv_control"][i], floor), "s--", color=colors[i],
                      label=f"(cR, alpha) control, alpha={alpha:g}")
-        band(axes[1], SCALES, np.maximum(rand_stack["tv_matched"][:, i], floor), f"(cR, c*alpha), alpha={alpha:g}",
-             color=colors[i], log=True, marker="o")
-        band(axes[1], SCALES, np.maximum(rand_stack["tv_control"][:, i], floor), f"(cR, alpha) control, "
-             f"alpha={alpha:g}", color=colors[i], log=True, marker="s", linestyle="--")
+        rep.band(axes[1], SCALES, np.maximum(rand_stack["tv_matched"][:, i], floor), f"(cR, c*alpha), alpha={alpha:g}",
+                 color=colors[i], log=True, marker="o")
+        rep.band(axes[1], SCALES, np.maximum(rand_stack["tv_control"][:, i], floor), f"(cR, alpha) control, "
+                 f"alpha={alpha:g}", color=colors[i], log=True, marker="s", linestyle="--")
     for ax in axes:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -246,24 +233,24 @@ def _tabular_figure(tab: dict, out: Path) -> Figure:
     axes[0].set_ylabel("max over states of TV(pi, pi_ref)")
     axes[0].text(SCALES[0], POLICY_TOL * 3, "1e-6 tolerance", fontsize=9)
     axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
-    fig.suptitle("Rewards x c with alpha x c: same policy (solid, at rounding level); "
-                 "rewards x c alone: different policy (dashed)", fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, out, "reward_scale_tabular.png",
-                       "Largest per-state total-variation distance to the policy at (R, alpha). Solid: rewards and "
-                       "alpha both scaled by c (Section 3: identical policy). Dashed: only the rewards scaled.")
+    return rep.finish_figure(
+        fig, out, "reward_scale_tabular.png",
+        "Largest per-state total-variation distance to the policy at (R, alpha). Solid: rewards and alpha both "
+        "scaled by c (Section 3: identical policy). Dashed: only the rewards scaled.",
+        title="Rewards x c with alpha x c: same policy (solid, at rounding level); rewards x c alone: different "
+              "policy (dashed)")
 
 
 def _deep_figure(deep: dict, out: Path, quick: bool) -> Figure:
-    fig, axes = pyplot().subplots(1, 3, figsize=(16, 4.4))
+    fig, axes = rep.pyplot().subplots(1, 3, figsize=(16, 4.4))
     n_seeds = deep["num_seeds"]
     spread = "ci" if n_seeds > 1 else "minmax"
     for cfg in deep["configs"]:
         r = deep["runs"][cfg["label"]]
         style = {"linestyle": "--"} if cfg["label"] == DEEP_CONTROL.label else {}
-        band(axes[0], *r["episode_curve"], cfg["label"], spread=spread, **style)
-        band(axes[1], *r["entropy_curve"], cfg["label"], spread=spread, **style)
-        band(axes[2], *r["q_over_scale_curve"], cfg["label"], spread=spread, **style)
+        rep.band(axes[0], *r["episode_curve"], cfg["label"], spread=spread, **style)
+        rep.band(axes[1], *r["entropy_curve"], cfg["label"], spread=spread, **style)
+        rep.band(axes[2], *r["q_over_scale_curve"], cfg["label"], spread=spread, **style)
     axes[0].set_title("return (Pendulum units)")
     axes[1].set_title("policy entropy")
     axes[2].set_title("Q / reward scale: equal if Q scales by c")
@@ -274,17 +261,17 @@ def _deep_figure(deep: dict, out: Path, quick: bool) -> Figure:
         ax.set_xlabel("environment steps per seed")
     axes[0].legend(loc="lower right")
     band_note = "mean, 95% CI band over seeds" if n_seeds > 1 else "1 seed"
-    fig.suptitle(f"SAC on Pendulum-v1: same alpha/reward-scale ratio, same behaviour? ({band_note}"
-                 + (", quick smoke test" if quick else "") + ")", fontsize=12)
-    fig.tight_layout()
-    return save_figure(fig, out, "reward_scale_sac_pendulum.png",
-                       "SAC with (alpha, reward scale) pairs: training returns, policy entropy and Q divided by the "
-                       "reward scale. Same ratio alpha/scale should give the same curves (Section 3).")
+    return rep.finish_figure(
+        fig, out, "reward_scale_sac_pendulum.png",
+        "SAC with (alpha, reward scale) pairs: training returns, policy entropy and Q divided by the reward scale. "
+        "Same ratio alpha/scale should give the same curves (Section 3).",
+        title=f"SAC on Pendulum-v1: same alpha/reward-scale ratio, same behaviour? ({band_note}"
+              + (", quick smoke test" if quick else "") + ")")
 
 
 def figures(results: dict, out: Path, quick: bool = False) -> list[Figure]:
     """The tabular identity and its control; the SAC curves when the deep part ran."""
-    with plot_style():
+    with rep.plot_style():
         figs = [_tabular_figure(results["tabular"], out)]
         if results["deep_ran"]:
             figs.append(_deep_figure(results["deep"], out, quick))

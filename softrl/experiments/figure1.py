@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl.backups import entropy, soft_policy, soft_value
-from softrl.experiments.report import Figure, Report, check, float64, fmt, plot_style, pyplot, save_figure
+from softrl.experiments.report import Figure, Report, check, finish_figure, float64, fmt, plot_style, pyplot
 from softrl.tabular import gridworld, return_and_entropy, soft_value_iteration
 
 NAME = "figure1"
@@ -192,10 +192,10 @@ def _softmax_figure(a: dict, out: Path) -> Figure:
     ax.set_ylabel("entropy (nats)")
     ax.set_title("entropy vs alpha")
     ax.legend(loc="lower right")
-    fig.suptitle("Fig. 1: softmax(Q/alpha) goes from argmax (alpha -> 0) to uniform (alpha -> inf)", fontsize=13)
-    fig.tight_layout()
-    return save_figure(fig, out, "figure1_softmax_bars.png",
-                       "Optimal MaxEnt policy softmax(Q/alpha) (Eq. 20) for one Q vector and several alpha.")
+    return finish_figure(
+        fig, out, "figure1_softmax_bars.png",
+        "Optimal MaxEnt policy softmax(Q/alpha) (Eq. 20) for one Q vector and several alpha.",
+        title="Fig. 1: softmax(Q/alpha) goes from argmax (alpha -> 0) to uniform (alpha -> inf)", fontsize=13)
 
 
 def _grid_arrays(geo, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -258,12 +258,12 @@ def _gridworld_figure(b: dict, out: Path) -> Figure:
         ax.grid(False)
         ax.set_title(f"alpha = {alpha:g}: H ranges {d['min_entropy']:.2f} to {d['max_entropy']:.2f} nats")
         fig.colorbar(im, ax=ax, fraction=0.03, pad=0.02, label="entropy H(pi(.|s)) (nats)")
-    fig.suptitle("Same alpha in every state, different exploration per state\n"
-                 "(soft-optimal policy on a gridworld; entropy depends on Q)", fontsize=13)
-    fig.tight_layout()
-    return save_figure(fig, out, "figure1_gridworld_entropy.png",
-                       "Per-state entropy of the soft-optimal policy (colour, number) and its action "
-                       "probabilities (red arrows, length ~ probability).")
+    return finish_figure(
+        fig, out, "figure1_gridworld_entropy.png",
+        "Per-state entropy of the soft-optimal policy (colour, number) and its action probabilities (red arrows, "
+        "length ~ probability).",
+        title="Same alpha in every state, different exploration per state\n"
+              "(soft-optimal policy on a gridworld; entropy depends on Q)", fontsize=13)
 
 
 def figures(results: dict, out: Path, quick: bool = False) -> list[Figure]:

@@ -27,21 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl.experiments import figure1
-from softrl.experiments.report import (
-    Figure,
-    Report,
-    band,
-    check,
-    cis_overlap,
-    float64,
-    fmt,
-    fmt_ci,
-    mean_ci,
-    plot_style,
-    pyplot,
-    save_figure,
-    train_or_resume,
-)
+from softrl.experiments import report as rep
+from softrl.experiments.report import Figure, Report, check, cis_overlap, float64, fmt, fmt_ci, mean_ci, train_or_resume
 from softrl.tabular import gridworld, random_mdp, soft_value_iteration
 
 NAME = "q-learning-limit"
@@ -236,43 +223,45 @@ FLOOR = 1e-17  # exact zeros drawn at the floor of the log axes
 COLORS = {"det": "tab:blue", "slip": "tab:green", "rand": "tab:orange"}
 
 
+def _curve(ax, values: np.ndarray, style: str, key: str, label: str) -> None:
+    """One MDP's [alphas] curve on log-log axes, exact zeros drawn at FLOOR."""
+    ax.loglog(ALPHAS, np.maximum(values, FLOOR), style, color=COLORS[key], markersize=4, label=label)
+
+
+def _label(ax, ylabel: str, title: str, legend_loc: str = "lower right", floor_note: bool = True) -> None:
+    """A panel's axis labels, title and legend; log panels also say where exact zeros are drawn."""
+    ax.set_xlabel("alpha (reward units, log)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if floor_note:
+        ax.text(ALPHAS[0], FLOOR * 8, "points on the floor: exactly 0", fontsize=8)
+    ax.legend(loc=legend_loc, fontsize=8)
+
+
 def _q_panel(ax, tab: dict) -> None:
     det, slip, r = tab["deterministic_gridworld"], tab["slippery_gridworld"], tab["random_mdps"]
     gamma, log_a = det["gamma"], float(np.log(det["num_actions"]))
-    ax.loglog(ALPHAS, np.maximum(det["q_err"], FLOOR), "o-", color=COLORS["det"], markersize=4,
-              label="deterministic grid: max|Q_a - Q_0|")
-    ax.loglog(ALPHAS, np.maximum(slip["q_err"], FLOOR), "^-", color=COLORS["slip"], markersize=4,
-              label="slippery grid: max|Q_a - Q_0|")
-    band(ax, ALPHAS, np.maximum(r["q_err"], FLOOR), f"random MDPs ({len(r['q_err'])} seeds): max|Q_a - Q_0|",
-         color=COLORS["rand"], log=True, marker="s", markersize=4)
+    _curve(ax, det["q_err"], "o-", "det", "deterministic grid: max|Q_a - Q_0|")
+    _curve(ax, slip["q_err"], "^-", "slip", "slippery grid: max|Q_a - Q_0|")
+    rep.band(ax, ALPHAS, np.maximum(r["q_err"], FLOOR), f"random MDPs ({len(r['q_err'])} seeds): max|Q_a - Q_0|",
+             color=COLORS["rand"], log=True, marker="s", markersize=4)
     ax.loglog(ALPHAS, gamma * ALPHAS * log_a / (1 - gamma), "k--", linewidth=1,
               label="bound gamma a log|A|/(1-gamma), grids")
     ax.set_ylim(FLOOR / 2, None)
-    ax.set_xlabel("alpha (reward units, log)")
-    ax.set_ylabel("sup-norm distance (reward units)")
-    ax.set_title("Q: soft -> hard as alpha -> 0")
-    ax.text(ALPHAS[0], FLOOR * 8, "points on the floor: exactly 0", fontsize=8)
-    ax.legend(loc="lower right", fontsize=8)
+    _label(ax, "sup-norm distance (reward units)", "Q: soft -> hard as alpha -> 0")
 
 
 def _policy_panel(ax, tab: dict) -> None:
     det, slip, r = tab["deterministic_gridworld"], tab["slippery_gridworld"], tab["random_mdps"]
-    ax.loglog(ALPHAS, np.maximum(det["tv_to_greedy"], FLOOR), "o-", color=COLORS["det"], markersize=4,
-              label="det. grid: TV to greedy (ties split evenly)")
-    ax.loglog(ALPHAS, np.maximum(det["off_argmax_mass"], FLOOR), "o:", color=COLORS["det"], markersize=4,
-              label="det. grid: mass off the argmax set")
-    ax.loglog(ALPHAS, np.maximum(slip["tv_to_greedy"], FLOOR), "^-", color=COLORS["slip"], markersize=4,
-              label="slippery grid: TV to greedy")
-    band(ax, ALPHAS, np.maximum(r["tv_to_greedy"], FLOOR), "random MDPs: TV to greedy", color=COLORS["rand"],
-         log=True, marker="s", markersize=4)
+    _curve(ax, det["tv_to_greedy"], "o-", "det", "det. grid: TV to greedy (ties split evenly)")
+    _curve(ax, det["off_argmax_mass"], "o:", "det", "det. grid: mass off the argmax set")
+    _curve(ax, slip["tv_to_greedy"], "^-", "slip", "slippery grid: TV to greedy")
+    rep.band(ax, ALPHAS, np.maximum(r["tv_to_greedy"], FLOOR), "random MDPs: TV to greedy", color=COLORS["rand"],
+             log=True, marker="s", markersize=4)
     ax.axvline(slip["min_action_gap"], color=COLORS["slip"], linestyle="--", linewidth=1,
                label="slippery grid: smallest action gap")
     ax.set_ylim(FLOOR / 2, 3)
-    ax.set_xlabel("alpha (reward units, log)")
-    ax.set_ylabel("max over states (probability)")
-    ax.set_title("policy softmax(Q_a / a) -> argmax")
-    ax.text(ALPHAS[0], FLOOR * 8, "points on the floor: exactly 0", fontsize=8)
-    ax.legend(loc="lower right", fontsize=8)
+    _label(ax, "max over states (probability)", "policy softmax(Q_a / a) -> argmax")
 
 
 def _sandwich_panel(ax, tab: dict) -> None:
@@ -282,50 +271,47 @@ def _sandwich_panel(ax, tab: dict) -> None:
         for stat, line, word in (("sandwich_hi", "-", "max"), ("sandwich_lo", "--", "min")):
             ax.semilogx(ALPHAS, tab[grid][stat], marker + line, color=COLORS[key], markersize=4,
                         label=f"{name}: {word} over s")
-    band(ax, ALPHAS, r["sandwich_hi"], "random MDPs: max over s", color=COLORS["rand"], marker="s", markersize=4)
-    band(ax, ALPHAS, r["sandwich_lo"], "random MDPs: min over s", color=COLORS["rand"], marker="s", markersize=4,
-         linestyle="--")
+    rep.band(ax, ALPHAS, r["sandwich_hi"], "random MDPs: max over s", color=COLORS["rand"], marker="s", markersize=4)
+    rep.band(ax, ALPHAS, r["sandwich_lo"], "random MDPs: min over s", color=COLORS["rand"], marker="s", markersize=4,
+             linestyle="--")
     ax.axhline(0, color="k", linewidth=1)
     ax.axhline(1, color="k", linewidth=1, linestyle="--")
     ax.set_ylim(-0.05, 1.1)
-    ax.set_xlabel("alpha (reward units, log)")
-    ax.set_ylabel("(V_a(s) - max_a Q_a(s,a)) / (a log|A|)")
-    ax.set_title("sandwich: max Q <= soft value <= max Q + a log|A|")
-    ax.legend(loc="center left", fontsize=8)
+    _label(ax, "(V_a(s) - max_a Q_a(s,a)) / (a log|A|)", "sandwich: max Q <= soft value <= max Q + a log|A|",
+           legend_loc="center left", floor_note=False)
 
 
 def _tabular_figure(tab: dict, out: Path) -> Figure:
-    fig, axes = pyplot().subplots(1, 3, figsize=(18, 5.2))
+    fig, axes = rep.pyplot().subplots(1, 3, figsize=(18, 5.2))
     _q_panel(axes[0], tab)
     _policy_panel(axes[1], tab)
     _sandwich_panel(axes[2], tab)
-    fig.suptitle("Eq. 26: as alpha -> 0 soft value iteration converges to hard value iteration "
-                 "(Q, V and policy)", fontsize=13)
-    fig.tight_layout()
-    return save_figure(fig, out, "q_learning_limit_tabular.png",
-                       "Left: sup distance between soft and hard Q, with the bound gamma alpha log|A|/(1-gamma). "
-                       "Middle: the soft-optimal policy approaches the argmax (exactly tied actions excepted). Right: "
-                       "where the soft value sits inside [max Q, max Q + alpha log|A|], normalised to [0, 1].")
+    return rep.finish_figure(
+        fig, out, "q_learning_limit_tabular.png",
+        "Left: sup distance between soft and hard Q, with the bound gamma alpha log|A|/(1-gamma). Middle: the "
+        "soft-optimal policy approaches the argmax (exactly tied actions excepted). Right: where the soft value sits "
+        "inside [max Q, max Q + alpha log|A|], normalised to [0, 1].",
+        title="Eq. 26: as alpha -> 0 soft value iteration converges to hard value iteration (Q, V and policy)",
+        fontsize=13)
 
 
 def _deep_figure(deep: dict, out: Path) -> Figure:
-    fig, ax = pyplot().subplots(figsize=(8, 4.6))
+    fig, ax = rep.pyplot().subplots(figsize=(8, 4.6))
     for label, r in deep["runs"].items():
         steps, values = r["eval_curve"]
-        band(ax, steps, values, label, spread="ci", linestyle="--" if label == "dqn" else "-")
+        rep.band(ax, steps, values, label, spread="ci", linestyle="--" if label == "dqn" else "-")
     seeds = len(deep["runs"]["dqn"]["final_eval_per_seed"])
     ax.set_xlabel("environment steps per seed")
     ax.set_ylabel("greedy evaluation return (undiscounted)")
     ax.set_title(f"CartPole-v1: does soft-dqn approach dqn as alpha -> 0? (mean, 95% CI over {seeds} seeds)")
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    return save_figure(fig, out, "q_learning_limit_cartpole.png",
-                       "Greedy evaluation returns of soft-dqn at decreasing alpha and of dqn (Eq. 26, deep).")
+    return rep.finish_figure(fig, out, "q_learning_limit_cartpole.png", "Greedy evaluation returns of soft-dqn at "
+                                 "decreasing alpha and of dqn (Eq. 26, deep).")
 
 
 def figures(results: dict, out: Path, quick: bool = False) -> list[Figure]:
     """The tabular limit (Q, policy, sandwich); the CartPole returns when the deep half ran."""
-    with plot_style():
+    with rep.plot_style():
         figs = [_tabular_figure(results["tabular"], out)]
         if "deep" in results:
             figs.append(_deep_figure(results["deep"], out))

@@ -376,3 +376,11 @@ def cis_overlap(cis: Sequence[dict[str, Any]]) -> bool:
     lo = max(c["lo"] if c["lo"] is not None else c["mean"] for c in cis)
     hi = min(c["hi"] if c["hi"] is not None else c["mean"] for c in cis)
     return bool(lo <= hi)
+
+
+def finish_figure(fig, out: Path, filename: str, caption: str, title: str | None = None, fontsize: int = 12) -> Figure:
+    """The last step of a `figures()` helper: the figure's suptitle (when given), a tight layout, `save_figure`."""
+    if title is not None:
+        fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    return save_figure(fig, out, filename, caption)
