@@ -55,7 +55,7 @@ DEEP_MATCHED = (DeepConfig("alpha 0.2, scale 1", 0.2, 1.0), DeepConfig("alpha 0.
 DEEP_CONTROL = DeepConfig("alpha 1, scale 1 (control)", 1.0, 1.0)
 
 
-def _policy_tv(p: np.ndarray, q: np.ndarray) -> float:
+def _policy_tv(p: np.ndarray | jax.Array, q: np.ndarray | jax.Array) -> float:
     """Largest per-state total-variation distance between two [S, A] policies."""
     return float(0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(-1).max())
 
@@ -247,10 +247,10 @@ def _deep_figure(deep: dict, out: Path, quick: bool) -> Figure:
     spread = "ci" if n_seeds > 1 else "minmax"
     for cfg in deep["configs"]:
         r = deep["runs"][cfg["label"]]
-        style = {"linestyle": "--"} if cfg["label"] == DEEP_CONTROL.label else {}
-        rep.band(axes[0], *r["episode_curve"], cfg["label"], spread=spread, **style)
-        rep.band(axes[1], *r["entropy_curve"], cfg["label"], spread=spread, **style)
-        rep.band(axes[2], *r["q_over_scale_curve"], cfg["label"], spread=spread, **style)
+        style = "--" if cfg["label"] == DEEP_CONTROL.label else "-"
+        for ax, curve in zip(axes, ("episode_curve", "entropy_curve", "q_over_scale_curve")):
+            steps, values = r[curve]
+            rep.band(ax, steps, values, cfg["label"], spread=spread, linestyle=style)
     axes[0].set_title("return (Pendulum units)")
     axes[1].set_title("policy entropy")
     axes[2].set_title("Q / reward scale: equal if Q scales by c")
@@ -395,17 +395,17 @@ def _deep_reading(deep: dict) -> str:
 
 def reading(results: dict, report: Report, figs: list[Figure], quick: bool = False) -> None:
     """The tabular table, the SAC table (or why it is missing), the figures, and what they say about Section 3."""
-    _tabular_section(report, results["tabular"], figs[0])
+    tab, deep = results["tabular"], results["deep"]
+    _tabular_section(report, tab, figs[0])
     _deep_intro(report, quick)
-    deep = results["deep"] if results["deep_ran"] else None
-    deep_error = None if deep is not None else results["deep"]["error"]
-    if deep is not None:
+    error = None if results["deep_ran"] else deep["error"]
+    if error is None:
         _deep_section(report, deep, figs[1])
     else:
-        report.para(f"**The deep part failed and was not run to completion:** `{deep_error}`")
+        report.para(f"**The deep part failed and was not run to completion:** `{error}`")
     report.heading("Reading")
-    note = not_run_note("deep part", deep_error, deep is None, quick, "1 seed, 600 steps, 32x32 networks")
-    report.para(_tabular_reading(results["tabular"]) + (note if note is not None else _deep_reading(deep)))
+    note = not_run_note("deep part", error, False, quick, "1 seed, 600 steps, 32x32 networks")
+    report.para(_tabular_reading(tab) + (note if note is not None else _deep_reading(deep)))
 
 
 def run(out: Path, quick: bool = False, seeds: int = 3) -> Report:

@@ -109,7 +109,7 @@ def _regions(geo, decision: np.ndarray, num_actions: int) -> tuple[dict, np.ndar
     near = {"goal": np.zeros(n, bool), "cliff": np.zeros(n, bool)}
     into_cliff = np.zeros((n, num_actions), bool)
     for s in np.flatnonzero(decision):
-        for a, ch in _neighbours(geo, s):
+        for a, ch in _neighbours(geo, int(s)):
             near["goal"][s] |= ch in "Gg"
             near["cliff"][s] |= ch == "C"
             into_cliff[s, a] = ch == "C"
@@ -208,17 +208,18 @@ def _grid_arrays(geo, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 def _draw_cells(ax, geo) -> None:
     """Walls, cliff and goals of the layout, drawn over the entropy map."""
-    plt = pyplot()
+    from matplotlib.patches import Rectangle
+
     for r in range(geo.height):
         for c in range(geo.width):
             ch = geo.layout[r][c]
             if ch == "#":
-                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.3"))
+                ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.3"))
             elif ch == "C":
-                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.75", hatch="//", fill=True))
+                ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.75", hatch="//", fill=True))
                 ax.text(c, r, "cliff", ha="center", va="center", fontsize=7)
             elif ch in "Gg":
-                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color="gold"))
+                ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, color="gold"))
                 ax.text(c, r, f"{ch}\n+{GRID_KW['goal_rewards'][ch]:g}", ha="center", va="center",
                         fontsize=8, fontweight="bold")
 

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from softrl.config import Algo
 from softrl.experiments import figure1
 from softrl.experiments import report as rep
 from softrl.experiments.report import Figure, Report, check, cis_overlap, float64, fmt, fmt_ci, mean_ci, train_or_resume
@@ -55,7 +56,7 @@ def _limit_curves(mdp) -> dict:
     q0, v0 = np.asarray(hard.q), np.asarray(hard.v)
     tied = _greedy_sets(q0)
     pi0 = tied / tied.sum(-1, keepdims=True)  # greedy, ties split evenly (Eq. 26's limit policy if ties are exact)
-    out = {k: np.zeros(len(ALPHAS)) for k in (
+    out: dict = {k: np.zeros(len(ALPHAS)) for k in (
         "q_err", "v_err", "tv_to_greedy", "off_argmax_mass", "sandwich_lo", "sandwich_hi", "q_bound_violation",
         "v_bound_violation", "sandwich_violation")}
     for i, alpha in enumerate(ALPHAS):
@@ -166,10 +167,11 @@ DEEP_AGENT = {"hidden": (128, 128), "lr": 1e-3, "batch_size": 256, "tau": 0.01, 
 DEEP_BUDGET = {"env": "CartPole-v1", "total_steps": 30_000, "learning_starts": 1_000, "eval_every": 3_000,
                "eval_episodes": 10}
 # (label, algo, alpha): soft-dqn at decreasing alpha, then dqn.
-DEEP_CONFIGS = (*((f"soft-dqn, alpha {a:g}", "soft-dqn", str(a)) for a in DEEP_ALPHAS), ("dqn", "dqn", "0"))
+DEEP_CONFIGS: tuple[tuple[str, Algo, str], ...] = (
+    *((f"soft-dqn, alpha {a:g}", "soft-dqn", str(a)) for a in DEEP_ALPHAS), ("dqn", "dqn", "0"))
 
 
-def _train_and_measure(algo: str, alpha: str, seeds: int, run_dir: Path, obs: np.ndarray) -> dict:
+def _train_and_measure(algo: Algo, alpha: str, seeds: int, run_dir: Path, obs: np.ndarray) -> dict:
     """Trains (or reuses) one CartPole configuration; "_actions" are its greedy actions on `obs`, [seeds, n]."""
     from softrl import AgentConfig, TrainConfig
     from softrl.plot import curves
