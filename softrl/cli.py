@@ -11,6 +11,7 @@ from typing import Annotated
 import numpy as np
 import tyro
 
+from softrl.callbacks import CallbackError, StopAtReturn
 from softrl.checkpoint import CheckpointError
 from softrl.collect import EnvError
 from softrl.config import ALGOS, AgentConfig, Algo, TrainConfig, config_from_dict
@@ -30,9 +31,12 @@ class TrainCommand(TrainConfig):
     """Continue the run in this directory exactly where its newest checkpoint left off. Options are read from
     its config.json; given with --resume, only those that cannot change the training so far are applied
     (--total-steps, --eval-every, --eval-episodes, --log-every, --checkpoint-every, --checkpoint-minutes,
-    --tensorboard, --progress); any other that differs is refused."""
+    --tensorboard, --progress, --wandb); any other that differs is refused."""
     overwrite: bool = False
     """Delete the run already in --run-dir, if any, and start a new one there (without it, that is refused)."""
+    stop_at_return: float | None = None
+    """Stop early, with a resumable checkpoint, after the first evaluation whose median over seeds of the mean
+    return is >= this (see --eval-every). Not saved with the run: give it again on --resume to keep it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +54,23 @@ class EvalCommand:
     """Sample actions from the policy (same as --no-deterministic)."""
     json: bool = False
     """Print one JSON object: {"per_seed": [{"seed", "mean_return", "std_return"}], "median_return"}."""
+    video: str | None = None
+    """Instead of scoring, record --episodes episodes per seed (default 1) of the deterministic policy in
+    RUN_DIR/policy as mp4 files in this directory, seed_S_episode_E.mp4 (headless; MuJoCo through EGL)."""
+    fps: int | None = None
+    """Frames per second of the --video files (default: the environment's render_fps)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportCommand:
+    """Write a run's deterministic policy as a serialized jax.export program (StableHLO) that runs with jax alone."""
+
+    run_dir: Annotated[str, tyro.conf.Positional]
+    """Run directory written by `softrl train` (its policy/), or a policy directory (e.g. RUN_DIR/best_policy)."""
+    out: str
+    """File to write (e.g. policy.jaxexport). Load it with jax.export.deserialize(open(FILE, 'rb').read())."""
+    seed_index: int = 0
+    """Which seed of the run to export: 0 for the first (--seed), up to --seeds - 1."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,13 +130,20 @@ def resume_config(cmd: TrainCommand, given: set[str]) -> TrainConfig:
 
 
 def run_train(cmd: TrainCommand, args: list[str] | None = None) -> int:
+    callbacks = [] if cmd.stop_at_return is None else [StopAtReturn(cmd.stop_at_return)]
     if cmd.resume is not None:
-        result = train(resume_config(cmd, given_options(args or [])), resume=cmd.resume, overwrite=cmd.overwrite)
+        result = train(resume_config(cmd, given_options(args or [])), resume=cmd.resume, overwrite=cmd.overwrite,
+                       callbacks=callbacks)
     else:
         result = train(TrainConfig(**{f.name: getattr(cmd, f.name) for f in dataclasses.fields(TrainConfig)}),
-                       overwrite=cmd.overwrite)
-    per_seed = result.eval_returns.mean(axis=1)
+                       overwrite=cmd.overwrite, callbacks=callbacks)
     print(f"run saved in {result.run_dir}")
+    if result.stopped_at is not None:
+        median = float(np.median(result.eval_returns.mean(axis=1))) if result.eval_returns.size else float("nan")
+        print(f"stopped at env step {result.stopped_at}: median evaluation return {median:.1f} reached "
+              f"--stop-at-return {cmd.stop_at_return}. Continue with: softrl train --resume {result.run_dir}")
+        return 0
+    per_seed = result.eval_returns.mean(axis=1)
     print(
         f"final deterministic return per seed: {np.array2string(per_seed, precision=1)}; "
         f"median {np.median(per_seed):.1f}"
@@ -126,7 +154,18 @@ def run_train(cmd: TrainCommand, args: list[str] | None = None) -> int:
     return 0
 
 
+def run_video(cmd: EvalCommand) -> int:
+    from softrl.video import VideoOptions, record_policy_videos
+
+    episodes = 1 if cmd.episodes is None else cmd.episodes
+    paths = record_policy_videos(cmd.run_dir, VideoOptions(video=cmd.video, episodes=episodes, fps=cmd.fps))
+    print(f"{len(paths)} videos in {cmd.video}")
+    return 0
+
+
 def run_eval(cmd: EvalCommand) -> int:
+    if cmd.video is not None:
+        return run_video(cmd)
     cfg, agent, states, seeds = load_run(cmd.run_dir)
     deterministic = cmd.deterministic and not cmd.stochastic
     episodes = cfg.eval_episodes if cmd.episodes is None else cmd.episodes
@@ -141,6 +180,13 @@ def run_eval(cmd: EvalCommand) -> int:
         for row in out["per_seed"]:
             print(f"  seed {row['seed']:>3}: {row['mean_return']:10.2f} +- {row['std_return']:.2f}")
         print(f"  median over seeds: {out['median_return']:.2f}")
+    return 0
+
+
+def run_export(cmd: ExportCommand) -> int:
+    from softrl.policy import export_policy
+
+    print(export_policy(cmd.run_dir, cmd.out, seed_index=cmd.seed_index))
     return 0
 
 
@@ -159,9 +205,11 @@ def run_plot(cmd: PlotCommand) -> int:
 def main(argv: list[str] | None = None) -> int:
     from softrl.experiments import ExperimentCommand, run_experiment
 
-    commands = {"train": TrainCommand, "eval": EvalCommand, "plot": PlotCommand, "experiment": ExperimentCommand}
+    commands = {"train": TrainCommand, "eval": EvalCommand, "export": ExportCommand, "plot": PlotCommand,
+                "experiment": ExperimentCommand}
     handlers = {
-        TrainCommand: run_train, EvalCommand: run_eval, PlotCommand: run_plot, ExperimentCommand: run_experiment
+        TrainCommand: run_train, EvalCommand: run_eval, ExportCommand: run_export, PlotCommand: run_plot,
+        ExperimentCommand: run_experiment,
     }
     args = sys.argv[1:] if argv is None else list(argv)
     cmd = tyro.extras.subcommand_cli_from_dict(commands, prog="softrl", args=args)
@@ -169,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(cmd, TrainCommand):  # resume needs to know which options were typed, not just their values
             return run_train(cmd, args[args.index("train") + 1 :] if "train" in args else [])
         return handlers[type(cmd)](cmd)
-    except (ValueError, EnvError, CheckpointError, NonFiniteLossError, NonFiniteEnvError, OSError) as err:
+    except (ValueError, EnvError, CheckpointError, NonFiniteLossError, NonFiniteEnvError, OSError,
+            CallbackError) as err:
         print(f"softrl: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:

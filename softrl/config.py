@@ -143,6 +143,9 @@ class TrainConfig:
     or the first call of a script); 1: one device whose products use all cores."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
+    wandb: str | None = None
+    """Also log to this Weights & Biases project, one W&B run per seed grouped by run name (needs the wandb
+    extra: pip install 'softrl[wandb]'; WANDB_MODE=offline logs without a network)."""
 
     def validate(self) -> None:
         if self.algo not in ALGOS:
@@ -163,7 +166,7 @@ class TrainConfig:
 # never the trajectory of states so far (evaluation has its own envs and keys; see loop.evaluate).
 # Everything else (cpu_devices included: another split moves the float rounding) must match config.json.
 RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every",
-                    "checkpoint_minutes", "tensorboard", "progress", "run_dir")
+                    "checkpoint_minutes", "tensorboard", "progress", "run_dir", "wandb")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
