@@ -33,7 +33,15 @@ from softrl.agents.base import observe
 from softrl.callbacks import Callback, make_view, notify
 from softrl.checkpoint import CheckpointError
 from softrl.collect import EnvError, EnvStepError, SeedEnvs
-from softrl.config import RESUMABLE_FIELDS, TrainConfig, config_diff, config_from_dict, config_to_dict
+from softrl.config import (
+    RESUMABLE_FIELDS,
+    EnvFactory,
+    TrainConfig,
+    config_diff,
+    config_from_dict,
+    config_to_dict,
+    env_label,
+)
 from softrl.devices import seed_sharding, use_cpu_devices
 from softrl.log import RunLogger
 from softrl.policy import BEST_POLICY_DIRNAME, POLICY_DIRNAME, read_meta, save_policy
@@ -164,7 +172,8 @@ def summarize_returns(seeds: list[int], returns: np.ndarray) -> dict[str, Any]:
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}-{stamp}"
+    name = env_label(cfg.env).removeprefix("<factory ").removesuffix(">").replace("/", "_").replace(":", "_")
+    return Path("runs") / f"{cfg.algo}-{name}-s{cfg.seed}-{stamp}"
 
 
 def _note(msg: str) -> None:
@@ -271,7 +280,7 @@ def _check_finite(run: _Run) -> None:
     if first_data.min() < never and (bad_step < 0 or first_data.min() <= bad_step):
         i = int(np.argmin(first_data))
         raise NonFiniteEnvError(
-            f"environment {run.cfg.env} (seed {run.seeds[i]}) returned a non-finite observation or reward "
+            f"environment {env_label(run.cfg.env)} (seed {run.seeds[i]}) returned a non-finite observation or reward "
             f"(NaN/inf) at env step {int(bad_data[i])}; stopped. {kept} Check the environment's dynamics and reward.")
     if bad_step >= 0:
         raise NonFiniteLossError(
@@ -395,16 +404,21 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     # First, before any JAX computation: the devices can only be chosen while the backend is not started.
     sharding = seed_sharding(cfg.seeds, min(use_cpu_devices(cfg.cpu_devices), cfg.cpu_devices))
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or default_run_dir(cfg))
-    _check_encoder(cfg)
-    lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
-    envs = None
+    seeds = [cfg.seed + i for i in range(cfg.seeds)]
+    # first: an env that cannot be built leaves the disk as it was
+    envs = SeedEnvs(cfg.env, seeds, cfg.env_kwargs, num_envs=cfg.num_envs)
+    try:
+        if cfg.agent.encoder == "cnn":  # refused on vector observations before the disk is touched
+            make_agent(cfg.algo, cfg.agent, envs.spec)
+        lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
+    except BaseException:
+        envs.close()
+        raise
     try:
         if resume is not None:
             rundir.refuse_legacy(run_dir)
-        if resume is not None and (run_dir / "config.json").exists():  # refuse early, before building anything
+        if resume is not None and (run_dir / "config.json").exists():  # refuse early, before building the agent
             _resume_conflicts(config_from_dict(json.loads((run_dir / "config.json").read_text())), cfg, run_dir)
-        seeds = [cfg.seed + i for i in range(cfg.seeds)]
-        envs = SeedEnvs(cfg.env, seeds, num_envs=cfg.num_envs)
         cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
         agent = make_agent(cfg.algo, cfg.agent, envs.spec)
         envs.keep_shape(agent.spec.obs_shape)  # images stay [H, W, C] for a CNN torso
@@ -412,8 +426,7 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
         # The action slot's shape and dtype: what _random_action gives (and a checkpoint must hold).
         action = jax.eval_shape(jax.vmap(partial(_random_action, agent, num_envs=cfg.num_envs)), carry.key)
     except BaseException:
-        if envs is not None:
-            envs.close()
+        envs.close()
         lock.release()
         raise
     run = _Run(cfg, run_dir, seeds, envs, agent, carry, np.zeros(action.shape, action.dtype), 0, lock)
@@ -438,17 +451,6 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
         run.close()
         raise
     return run
-
-
-def _check_encoder(cfg: TrainConfig) -> None:
-    """--encoder cnn on observations that are not images is refused before the run folder is touched."""
-    if cfg.agent.encoder != "cnn":
-        return
-    probe = SeedEnvs(cfg.env, [cfg.seed])
-    try:
-        make_agent(cfg.algo, cfg.agent, probe.spec)
-    finally:
-        probe.close()
 
 
 def _first_action(run: _Run, obs: np.ndarray) -> None:
@@ -532,7 +534,8 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
                 host = _log_train(logger, seeds, step, metrics, time.perf_counter() - clock.t0, step - run.start)
                 _notify(run, "log", step, metrics=host)
             if due(cfg.eval_every, step) and step < cfg.total_steps:
-                _after_eval(run, step, evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes))
+                _after_eval(run, step, evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes,
+                                                env_kwargs=cfg.env_kwargs))
             if due(cfg.checkpoint_every, step) or (
                     period and due(100, step) and time.monotonic() - run.saved_at >= period):
                 _save(run, step)
@@ -556,7 +559,7 @@ def _finish(run: _Run, clock: _Clock) -> TrainResult:
     if run.saved_step != cfg.total_steps:  # not saved already by --checkpoint-every at the last step
         _save(run, cfg.total_steps)
         _notify(run, "checkpoint", cfg.total_steps)
-    eval_returns = evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes)
+    eval_returns = evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
     _after_eval(run, cfg.total_steps, eval_returns)
     timing = clock.timing(cfg, run.start)
     summary = {"config": config_to_dict(cfg), "timing": timing, "final_eval": summarize_returns(seeds, eval_returns)}
@@ -658,10 +661,11 @@ class _Progress:
     """A rich progress bar with env-steps/s and the recent mean training return."""
 
     def __init__(self, cfg: TrainConfig, start: int):
+        from rich.markup import escape
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn(f"[bold]{cfg.algo}[/] {cfg.env} x{cfg.seeds}"),
+            TextColumn(f"[bold]{cfg.algo}[/] {escape(env_label(cfg.env))} x{cfg.seeds}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("{task.fields[sps]:>6.0f} steps/s"),
@@ -684,14 +688,20 @@ class _Progress:
         self.progress.stop()
 
 
-def load_run(run_dir: str | Path) -> tuple[TrainConfig, Agent, Any, list[int]]:
-    """Config, agent and (batched) agent states from a run directory's newest readable checkpoint."""
+def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainConfig, Agent, Any, list[int]]:
+    """Config, agent and (batched) agent states from a run directory's newest readable checkpoint.
+
+    `env`: the zero-argument factory a run trained from Python with `TrainConfig(env=factory)` needs (the
+    returned config then holds it, so that `evaluate(..., cfg.env, ...)` works); None for gymnasium ids.
+    """
     run_dir = Path(run_dir)
     rundir.refuse_legacy(run_dir)
     meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note)
     cfg = config_from_dict(meta["config"])
+    if env is not None:
+        cfg = dataclasses.replace(cfg, env=env)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    envs = SeedEnvs(cfg.env, seeds[:1])
+    envs = SeedEnvs(cfg.env, seeds[:1], cfg.env_kwargs)
     agent = make_agent(cfg.algo, cfg.agent, envs.spec)
     envs.close()
     template = jax.eval_shape(jax.vmap(agent.init), jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
