@@ -48,6 +48,9 @@ class EvalCommand:
     """Act with the policy's mode (--no-deterministic / --stochastic samples actions)."""
     stochastic: bool = False
     """Sample actions from the policy (same as --no-deterministic)."""
+    gym: bool = False
+    """For a run trained on a `jax/` env: evaluate on its gymnasium twin (e.g. CartPole-v1 for jax/CartPole-v1)
+    instead of the jax/ env itself (the default, which reproduces the run's final evaluation)."""
     json: bool = False
     """Print one JSON object: {"per_seed": [{"seed", "mean_return", "std_return"}], "median_return"}."""
 
@@ -132,12 +135,17 @@ def run_eval(cmd: EvalCommand) -> int:
     episodes = cfg.eval_episodes if cmd.episodes is None else cmd.episodes
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
-    out = summarize_returns(seeds, evaluate(agent, states, cfg.env, seeds, episodes, deterministic=deterministic))
+    env_id = cfg.env
+    if cmd.gym:
+        from softrl.ondevice_run import gym_twin
+
+        env_id = gym_twin(cfg.env)
+    out = summarize_returns(seeds, evaluate(agent, states, env_id, seeds, episodes, deterministic=deterministic))
     if cmd.json:
         print(json.dumps(out))
     else:
         mode = "deterministic" if deterministic else "stochastic"
-        print(f"{cfg.algo} on {cfg.env}, {episodes} {mode} episodes per seed")
+        print(f"{cfg.algo} on {env_id}, {episodes} {mode} episodes per seed")
         for row in out["per_seed"]:
             print(f"  seed {row['seed']:>3}: {row['mean_return']:10.2f} +- {row['std_return']:.2f}")
         print(f"  median over seeds: {out['median_return']:.2f}")

@@ -149,6 +149,10 @@ def evaluate(
 
     Stochastic evaluation draws its action noise from `key` (default: PRNGKey(10**6 + seeds[0])).
     """
+    if env_id.startswith("jax/"):  # on device (softrl.ondevice_run.evaluate); `key` does not apply there
+        from softrl import ondevice_run
+
+        return ondevice_run.evaluate(agent, states, env_id, seeds, episodes, deterministic)
     envs = SeedEnvs(env_id, [10**6 + s for s in seeds])
     obs = envs.reset()
     n = len(seeds)
@@ -513,6 +517,10 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
     step with a checkpoint and raise KeyboardInterrupt.
     """
     cfg.validate()
+    if cfg.env.startswith("jax/"):  # the whole loop on device (softrl.ondevice_run)
+        from softrl import ondevice_run
+
+        return ondevice_run.train_run(cfg, resume=resume, overwrite=overwrite)
     run = _start(cfg, resume, overwrite)
     try:
         clock = _Clock()
@@ -601,12 +609,21 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, Agent, Any, list[int]]:
     meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note)
     cfg = config_from_dict(meta["config"])
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    envs = SeedEnvs(cfg.env, seeds[:1])
-    agent = make_agent(cfg.algo, cfg.agent, envs.spec)
-    envs.close()
+    agent = make_agent(cfg.algo, cfg.agent, _env_spec(cfg.env))
     template = jax.eval_shape(jax.vmap(agent.init), jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
     states = checkpoint.tree_from("agent", arrays, template, "agent state")
     return cfg, agent, jax.tree.map(jnp.asarray, states), seeds
+
+
+def _env_spec(env_id: str):
+    if env_id.startswith("jax/"):
+        from softrl import ondevice_run
+
+        return ondevice_run.env_spec(env_id)
+    envs = SeedEnvs(env_id, [0])
+    spec = envs.spec
+    envs.close()
+    return spec
 
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "NonFiniteEnvError", "train", "evaluate", "load_run",

@@ -248,9 +248,11 @@ def make_step(agent: Agent, env: jaxenv.Env, batch_size: int, learning_starts: i
     return step
 
 
-def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int]) -> Callable[[Any, int], np.ndarray]:
-    """Deterministic returns [N, episodes]: agent i's eval envs reset from PRNGKey(10**6 + seeds[i]) (the
-    gymnasium loop seeds its eval envs 10**6 + seed); every episode runs to its end or the time limit."""
+def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int],
+                  deterministic: bool = True) -> Callable[[Any, int], np.ndarray]:
+    """Returns [N, episodes] (deterministic: the policy's mode): agent i's eval envs reset from
+    PRNGKey(10**6 + seeds[i]) (the gymnasium loop seeds its eval envs 10**6 + seed); every episode runs to
+    its end or the time limit."""
     horizon = env.spec.max_episode_steps
 
     @partial(jax.jit, static_argnums=1)
@@ -263,7 +265,7 @@ def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int]) -> Callable[[
                 env_state, obs, ret, alive = c
                 k_act, k_env = jax.random.split(key)
                 action = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(state, obs, jax.random.split(k_act, episodes),
-                                                                          True)
+                                                                          deterministic)
                 env_state, obs, reward, term, trunc, _ = jax.vmap(env.step)(
                     env_state, to_env_action(env, action), jax.random.split(k_env, episodes))
                 return (env_state, obs, ret + jnp.where(alive, reward, 0.0), alive & ~(term | trunc)), None
