@@ -70,19 +70,24 @@ def _cfg(tmp_path, **kw):
 
 @pytest.mark.parametrize(("algo", "gym_id"), [("dqn", "softrl/CounterDiscrete-v0"), ("sac", "softrl/Counter-v0")])
 def test_whole_loop_stores_what_the_gymnasium_loop_stores(tmp_path, algo, gym_id):
-    """softrl.train on the gymnasium counter and train_ondevice on its jax/ twin, same config: the same step
-    order and key schedule give the same random warm-up actions, updates and policy actions, so the buffers
-    (which wrap) are equal and the agent states agree to float rounding (XLA compiles the two programs
-    differently)."""
-    cfg = _cfg(tmp_path, algo=algo, env=gym_id)
-    host = softrl.train(cfg)
-    saved = checkpoint.load(tmp_path / "checkpoint.pkl")["buffer"]
-    device = ondevice.train_ondevice(dataclasses.replace(cfg, env="jax/" + gym_id), chunk_steps=40)
-    for name, x, y in zip(Transition._fields, saved["data"], device.buffer.data):
-        np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=name)
-    np.testing.assert_array_equal(saved["ptr"], device.buffer.ptr)
-    for x, y in zip(jax.tree.leaves(host.states), jax.tree.leaves(device.states)):
-        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-5, atol=1e-6)
+    """softrl.train on the gymnasium counter and on its jax/ twin (the on-device loop), same config: the same
+    step order and key schedule give the same random warm-up actions, updates and policy actions, so the
+    checkpointed buffers (which wrap) are equal and the agent states agree to float rounding (XLA compiles
+    the two programs differently)."""
+    cfg = _cfg(tmp_path / "gym", algo=algo, env=gym_id)
+    softrl.train(cfg)
+    softrl.train(dataclasses.replace(cfg, env="jax/" + gym_id, run_dir=str(tmp_path / "jax"), log_every=40))
+    (_, host, _), (meta, device, _) = (checkpoint.load_latest(tmp_path / d / "checkpoints", print)
+                                       for d in ("gym", "jax"))
+    assert meta["loop"] == "ondevice" and meta["step"] == 90
+    buffer = [k for k in host if k.startswith("buffer.")]
+    assert len(buffer) == 8
+    for name in buffer:
+        np.testing.assert_array_equal(host[name], device[name], err_msg=name)
+    agent = [k for k in host if k.startswith("agent")]
+    assert agent and sorted(agent) == sorted(k for k in device if k.startswith("agent"))
+    for name in agent:
+        np.testing.assert_allclose(host[name], device[name], rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def test_chunked_run_equals_one_chunk_bitwise(tmp_path):
