@@ -609,21 +609,21 @@ def load_run(run_dir: str | Path) -> tuple[TrainConfig, Agent, Any, list[int]]:
     meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note)
     cfg = config_from_dict(meta["config"])
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    agent = make_agent(cfg.algo, cfg.agent, _env_spec(cfg.env))
+    agent = _run_agent(cfg)
     template = jax.eval_shape(jax.vmap(agent.init), jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
     states = checkpoint.tree_from("agent", arrays, template, "agent state")
     return cfg, agent, jax.tree.map(jnp.asarray, states), seeds
 
 
-def _env_spec(env_id: str):
-    if env_id.startswith("jax/"):
-        from softrl import ondevice_run
+def _run_agent(cfg: TrainConfig) -> Agent:
+    if cfg.env.startswith("jax/"):  # the on-device loop's cached agent: its compiled evaluation is reused
+        from softrl import ondevice
 
-        return ondevice_run.env_spec(env_id)
-    envs = SeedEnvs(env_id, [0])
+        return ondevice._agent(cfg.algo, cfg.agent, cfg.env)
+    envs = SeedEnvs(cfg.env, [cfg.seed])
     spec = envs.spec
     envs.close()
-    return spec
+    return make_agent(cfg.algo, cfg.agent, spec)
 
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "NonFiniteEnvError", "train", "evaluate", "load_run",

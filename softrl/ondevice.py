@@ -285,13 +285,25 @@ def build(cfg: Any) -> Loop:
     gradient_steps, buffer_size, agent). Raises ValueError for an unknown `jax/` id, a mismatched algorithm,
     or buffers that do not fit in memory."""
     env = jaxenv.make(cfg.env)
-    agent = make_agent(cfg.algo, cfg.agent, agent_spec(env))
+    agent = _agent(cfg.algo, cfg.agent, cfg.env)
     check_buffer_fits(agent.spec, cfg.buffer_size, cfg.seeds)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     run_chunk = _compiled_chunk(agent, env, cfg.agent.batch_size, cfg.learning_starts, cfg.train_freq,
                                 cfg.gradient_steps)
     return Loop(agent, env, seeds, lambda: init_carry(agent, env, seeds, cfg.buffer_size, cfg.learning_starts),
-                run_chunk, make_evaluate(agent, env, seeds))
+                run_chunk, _evaluate_fn(agent, env, tuple(seeds), True))
+
+
+@functools.lru_cache(maxsize=32)
+def _agent(algo: str, agent_cfg: Any, env_id: str) -> Agent:
+    """One Agent object per configuration, so that the compiled chunks and evaluations below are reused
+    (a resumed run, or many runs of one configuration in a process, compile once)."""
+    return make_agent(algo, agent_cfg, agent_spec(jaxenv.make(env_id)))
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluate_fn(agent: Agent, env: jaxenv.Env, seeds: tuple[int, ...], deterministic: bool):
+    return make_evaluate(agent, env, list(seeds), deterministic)
 
 
 @functools.lru_cache(maxsize=32)

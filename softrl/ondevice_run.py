@@ -260,14 +260,9 @@ def train_run(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: 
         run.close()
 
 
-def env_spec(env_id: str):
-    """The agent's EnvSpec of a `jax/` env (what `loop.load_run` needs to rebuild the agent)."""
-    return ondevice.agent_spec(jaxenv.make(env_id))
-
-
 def evaluate(agent, states: Any, env_id: str, seeds: list[int], episodes: int, deterministic: bool = True):
     """`loop.evaluate` on a `jax/` env: [num_seeds, episodes] returns, agent i's envs from PRNGKey(10**6 + seed)."""
-    return ondevice.make_evaluate(agent, jaxenv.make(env_id), seeds, deterministic)(states, episodes)
+    return ondevice._evaluate_fn(agent, jaxenv.make(env_id), tuple(seeds), deterministic)(states, episodes)
 
 
 
@@ -282,4 +277,4 @@ def gym_twin(env_id: str) -> str:
     if twin is None:
         raise ValueError(f"{env_id} has no gymnasium twin; evaluate it without --gym")
     return twin
-__all__ = ["MAX_CHUNK", "env_spec", "evaluate", "gym_twin", "train_run", "write_policy"]
+__all__ = ["MAX_CHUNK", "evaluate", "gym_twin", "train_run", "write_policy"]
