@@ -136,17 +136,19 @@ def test_bad_input_is_one_line_value_error(tmp_path):
 
 
 def test_dqn_learns_jax_cartpole_and_the_policy_transfers_to_gymnasium(tmp_path):
-    """tests/test_discrete_agents.py::test_dqn_learns_cartpole's settings and budget (3 seeds, 30k steps,
-    median of 10-episode means >= 450) on the jax/ twin; the trained policy also scores on gymnasium's
-    CartPole-v1 (the twin's dynamics are gymnasium's)."""
+    """tests/test_discrete_agents.py::test_dqn_learns_cartpole's settings and threshold (3 seeds, median of
+    10-episode means >= 450) on the jax/ twin through softrl.train, with 25k instead of 30k steps: in a 30k
+    run (evaluated every 2.5k; the trajectory does not depend on total_steps) the median first reached 450
+    at 22.5k (495.5) and all three seeds scored 500 from 25k on (benchmarks/RESULTS.md). The trained
+    policy also scores on gymnasium's CartPole-v1 (the twin's dynamics are gymnasium's)."""
     cfg = softrl.TrainConfig(
-        algo="dqn", env="jax/CartPole-v1", seeds=3, total_steps=30_000, learning_starts=1_000, eval_every=0,
-        eval_episodes=10, log_every=0, progress=False, run_dir=str(tmp_path),
+        algo="dqn", env="jax/CartPole-v1", seeds=3, total_steps=25_000, learning_starts=1_000, eval_every=0,
+        eval_episodes=10, log_every=0, checkpoint_every=0, progress=False, run_dir=str(tmp_path),
         agent=softrl.AgentConfig(hidden=(128, 128), lr=1e-3, batch_size=256, tau=0.01, epsilon_end=0.1,
                                  epsilon_decay_steps=5_000),
     )
-    result = ondevice.train_ondevice(cfg)
-    assert np.all(np.asarray(result.states.step) == 29_001)
+    result = softrl.train(cfg)
+    assert np.all(result.updates == 24_001)
     assert np.median(result.eval_returns.mean(axis=1)) >= 450, result.eval_returns.mean(axis=1)
     on_gym = softrl.evaluate(result.agent, result.states, "CartPole-v1", result.seeds, 10)
     assert np.median(on_gym.mean(axis=1)) >= 450, on_gym.mean(axis=1)
