@@ -34,6 +34,7 @@ from softrl.collect import EnvError, EnvStepError, SeedEnvs
 from softrl.config import RESUMABLE_FIELDS, TrainConfig, config_diff, config_from_dict, config_to_dict
 from softrl.devices import seed_sharding, use_cpu_devices
 from softrl.log import RunLogger
+from softrl.rollout import act_batch, evaluate
 from softrl.types import Transition
 
 Array = jax.Array
@@ -126,49 +127,6 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable
         return update_and_act(carry, obs, env_step, do_update=do_update, random_action=random_action)
 
     return step
-
-
-@partial(jax.jit, static_argnames=("agent", "deterministic"))
-def _act_batch(agent: Agent, states: Any, obs: Array, keys: Array, deterministic: bool) -> Array:
-    return jax.vmap(agent.act, in_axes=(0, 0, 0, None))(states, obs, keys, deterministic)
-
-
-# ----- evaluation -------------------------------------------------------------------------------------
-
-
-def evaluate(
-    agent: Agent,
-    states: Any,
-    env_id: str,
-    seeds: list[int],
-    episodes: int,
-    deterministic: bool = True,
-    key: Array | None = None,
-) -> np.ndarray:
-    """Returns [num_seeds, episodes] undiscounted returns. Eval env i is seeded `10**6 + seeds[i]`.
-
-    Stochastic evaluation draws its action noise from `key` (default: PRNGKey(10**6 + seeds[0])).
-    """
-    if env_id.startswith("jax/"):  # on device (softrl.ondevice_run.evaluate); `key` does not apply there
-        from softrl import ondevice_run
-
-        return ondevice_run.evaluate(agent, states, env_id, seeds, episodes, deterministic)
-    envs = SeedEnvs(env_id, [10**6 + s for s in seeds])
-    obs = envs.reset()
-    n = len(seeds)
-    returns: list[list[float]] = [[] for _ in range(n)]
-    key = jax.random.PRNGKey(10**6 + seeds[0]) if key is None else key
-    while min(len(r) for r in returns) < episodes:
-        key, sub = jax.random.split(key)
-        action = np.asarray(_act_batch(agent, states, jnp.asarray(obs), jax.random.split(sub, n), deterministic))
-        active = [len(r) < episodes for r in returns]
-        _, finished = envs.step(action)
-        obs = envs.obs
-        for i, ret, _ in finished:
-            if active[i]:
-                returns[i].append(ret)
-    envs.close()
-    return np.array([r[:episodes] for r in returns])
 
 
 def summarize_returns(seeds: list[int], returns: np.ndarray) -> dict[str, Any]:
@@ -408,7 +366,7 @@ def _first_action(run: _Run, obs: np.ndarray) -> None:
     if run.cfg.learning_starts > 0:
         run.action = np.asarray(jax.vmap(partial(_random_action, run.agent))(init_key[:, 1]))
     else:
-        run.action = np.asarray(_act_batch(run.agent, run.carry.agent, jnp.asarray(obs), init_key[:, 1], False))
+        run.action = np.asarray(act_batch(run.agent, run.carry.agent, jnp.asarray(obs), init_key[:, 1], False))
 
 
 def _write_json(path: Path, obj: Any) -> None:

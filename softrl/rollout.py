@@ -158,7 +158,7 @@ def rollout(
 
 
 @partial(jax.jit, static_argnames=("agent", "deterministic"))
-def _act_batch(agent: Agent, states: Any, obs: Array, keys: Array, deterministic: bool) -> Array:
+def act_batch(agent: Agent, states: Any, obs: Array, keys: Array, deterministic: bool) -> Array:
     return jax.vmap(agent.act, in_axes=(0, 0, 0, None))(states, obs, keys, deterministic)
 
 
@@ -176,11 +176,15 @@ def evaluate(
     Stochastic evaluation draws its action noise from `key` (default: PRNGKey(10**6 + seeds[0])); each lockstep
     step splits it once and gives seed i the i-th of `split(sub, num_seeds)`.
     """
+    if env_id.startswith("jax/"):  # on device (softrl.ondevice_run.evaluate); `key` does not apply there
+        from softrl import ondevice_run
+
+        return ondevice_run.evaluate(agent, states, env_id, seeds, episodes, deterministic)
     n = len(seeds)
     key = jax.random.PRNGKey(10**6 + seeds[0]) if key is None else key
 
     def policy(obs: np.ndarray, sub: Array) -> Array:
-        return _act_batch(agent, states, jnp.asarray(obs), jax.random.split(sub, n), deterministic)
+        return act_batch(agent, states, jnp.asarray(obs), jax.random.split(sub, n), deterministic)
 
     return rollout(policy, env_id, [10**6 + s for s in seeds], episodes, key).returns
 
@@ -188,33 +192,4 @@ def evaluate(
 # ----- sampling with log-probabilities ------------------------------------------------------------------------
 
 
-def sample_fn(agent: Agent, algo: str, hidden: tuple[int, ...]) -> Callable[[Any, Array, Array], tuple[Array, Array]]:
-    """`sample(state, obs [B, O], key) -> (action [B, A], logp [B])` for one seed's state: a stochastic action and
-    log pi(a|s) (NaN where the policy has no density: ddpg's clipped exploration noise has point masses at +-1).
-
-    The one place that knows how to get log-probabilities out of an agent: `agent.sample` when the agent has it
-    (issue 10), else the tanh-Gaussian actor rebuilt from the agent state (sac/wp/svg0; the same draw as
-    `agent.act(state, obs, key, False)`, checked by `tests/test_rollout.py`).
-    """
-    if hasattr(agent, "sample"):
-        return agent.sample  # type: ignore[attr-defined]
-    from softrl.dists import tanh_gaussian_sample
-    from softrl.nets import GaussianActor
-
-    if algo == "ddpg":
-        def sample(state, obs, key):
-            return agent.act(state, obs, key, False), jnp.full(obs.shape[:1], jnp.nan)
-
-        return sample
-    actor = GaussianActor(hidden, agent.spec.action_dim, learn_std=algo != "svg0")
-
-    def sample(state, obs, key):
-        mean, log_std = actor.apply(state.actor, obs)
-        if algo == "svg0":
-            log_std = jnp.full_like(mean, jnp.log(state.hp.actor_std))
-        return tanh_gaussian_sample(key, mean, log_std)
-
-    return sample
-
-
-__all__ = ["Policy", "Rollout", "evaluate", "rollout", "sample_fn"]
+__all__ = ["Policy", "Rollout", "act_batch", "evaluate", "rollout"]

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +12,7 @@ import pytest
 
 from softrl import AgentConfig, EnvSpec, make_agent
 from softrl.agents import actor_critic, ddpg, sac, svg0, td3, wp
+from softrl.agents.base import polyak
 from softrl.backups import td_target
 from softrl.types import Transition
 
@@ -281,3 +283,79 @@ def test_bad_config_errors():
     with pytest.raises(ValueError, match="unknown algorithm"):
         make_agent("sax", AgentConfig(), SPEC)
     assert dataclasses.is_dataclass(AgentConfig())
+
+
+# ----- issue 11: truncation, TD3's delayed targets, the temperature's direction ---------------------------
+
+
+def test_truncation_bootstraps_through_the_shared_update_by_hand():
+    """DDPG's pieces through `actor_critic.update`: a time-limit row (truncated, not terminated) bootstraps,
+    exactly as a row that is neither; a terminated row is cut to the reward. Tabular critic over one-hot states
+    plus a fixed action term: SGD with step B lands `Q(s, a)` on y, so the new table reads y back."""
+    n = 3
+    w = np.array([[1.0, -2.0], [0.5, 0.5]])  # Q_i(s, a) = q[i, s] + w_i . a; only q is learned
+
+    def critic(params, obs, action):
+        return params["q"] @ obs.T + jnp.asarray(w, jnp.float32) @ action.T  # [2, B]
+
+    sgd = optax.sgd(float(n))
+    nets = actor_critic.Nets(det_actor, critic, optax.sgd(0.0), sgd, optax.set_to_zero())
+    q, q_target = np.array([[0.0, 1.0, 2.0], [3.0, -1.0, 0.5]]), np.array([[1.0, 2.0, -1.0], [0.0, 4.0, 1.0]])
+    m = np.array([[0.5, -0.5], [0.2, 0.1], [-0.3, 0.4]])
+    state = actor_critic.State(
+        actor={"m": jnp.asarray(m, jnp.float32)}, critic={"q": jnp.asarray(q, jnp.float32)},
+        target_actor={"m": jnp.asarray(2 * m, jnp.float32)}, target_critic={"q": jnp.asarray(q_target, jnp.float32)},
+        actor_opt=optax.sgd(0.0).init({}), critic_opt=sgd.init({"q": jnp.zeros((2, n))}),
+        log_alpha=jnp.float32(0.0), alpha_opt=optax.set_to_zero().init(jnp.float32(0.0)),
+        hp=make_state(gamma=0.9, reward_scale=2.0).hp, step=jnp.int32(0),
+    )
+    s, s_next, action = [0, 1, 2], [1, 2, 0], np.array([[0.5, -0.5], [0.1, 0.9], [-1.0, 0.0]])
+    reward = np.array([1.0, -0.5, 2.0])
+    eye = np.eye(n)
+    batch = Transition(
+        obs=jnp.asarray(eye[s], jnp.float32), action=jnp.asarray(action, jnp.float32),
+        reward=jnp.asarray(reward, jnp.float32), next_obs=jnp.asarray(eye[s_next], jnp.float32),
+        terminated=jnp.array([False, False, True]), truncated=jnp.array([True, False, True]),
+    )
+    update = jax.jit(partial(actor_critic.update, nets=nets, next_value=ddpg.next_value, actor_loss=ddpg.actor_loss))
+    new, _ = update(state, batch, KEY)
+    # by hand: V(s') = min_i q'_i(s') + w_i . tanh(s' @ 2m); y = 2 r + 0.9 (1 - terminated) V(s')
+    v_next = np.min(q_target[:, s_next] + w @ np.tanh(eye[s_next] @ (2 * m)).T, axis=0)
+    y = 2.0 * reward + 0.9 * np.array([1.0, 1.0, 0.0]) * v_next
+    assert y[2] == 4.0 and y[0] != 2.0 * reward[0]
+    np.testing.assert_allclose(np.asarray(new.critic["q"])[:, s] + w @ action.T, np.stack([y, y]), rtol=1e-5)
+    untruncated, _ = update(state, batch._replace(truncated=jnp.zeros(3, bool)), KEY)
+    jax.tree.map(np.testing.assert_array_equal, untruncated, new)
+
+
+def test_td3_target_networks_move_only_on_actor_steps():
+    agent = make_agent("td3", AgentConfig(hidden=(8,)), SPEC)
+    state = agent.init(KEY)
+    batch = _batch(jax.random.PRNGKey(1))
+    update = jax.jit(agent.update)
+    for step in range(1, 5):
+        new, _ = update(state, batch, jax.random.PRNGKey(step))
+        assert any(bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(new.critic), jax.tree.leaves(state.critic)))
+        if step % 2 == 1:  # steps 1, 3: actor step, then Polyak towards the new online weights
+            for target, online in (("target_actor", "actor"), ("target_critic", "critic")):
+                expected = polyak(getattr(state, target), getattr(new, online), new.hp.tau)
+                jax.tree.map(partial(np.testing.assert_allclose, rtol=1e-6, atol=1e-7), getattr(new, target), expected)
+            assert any(bool(jnp.any(a != b)) for a, b in zip(jax.tree.leaves(new.actor), jax.tree.leaves(state.actor)))
+        else:  # steps 2, 4: critic only; actor and both targets bitwise unchanged
+            for name in ("actor", "target_actor", "target_critic"):
+                jax.tree.map(np.testing.assert_array_equal, getattr(new, name), getattr(state, name))
+        state = new
+
+
+def test_sac_auto_alpha_moves_against_the_entropy_gap():
+    """Entropy above the target: alpha goes down; below: up (Haarnoja et al. 2018, Eq. 18)."""
+    agent = make_agent("sac", AgentConfig(hidden=(8,)), SPEC)
+    state = agent.init(KEY)
+    batch = _batch(jax.random.PRNGKey(1))
+    update = jax.jit(agent.update)
+    entropy = float(update(state, batch, KEY)[1]["entropy"])  # the batch estimate the temperature step uses
+    for target, sign in ((entropy - 1.0, -1), (entropy + 1.0, +1)):
+        s = state.replace(hp=state.hp.replace(target_entropy=jnp.float32(target)))
+        new, metrics = update(s, batch, KEY)
+        assert float(metrics["entropy"]) == entropy
+        assert sign * (float(new.log_alpha) - float(s.log_alpha)) > 0

@@ -661,3 +661,56 @@ def test_minatar_dqn_smoke(minatar_ids, tmp_path):
     result = softrl.train(cfg)
     assert np.all(result.updates > 0)
     assert np.all(np.isfinite(result.eval_returns))
+
+
+# ----- issue 11: truncation, the temperature's direction, the actor loss by hand ---------------------------
+
+
+@pytest.mark.parametrize("algo", ["dqn", "soft-dqn"])
+def test_truncation_bootstraps_through_dqn_update(algo):
+    """A time-limit row (truncated, not terminated) bootstraps like a row that is neither; the terminated row
+    (truncated too here) is cut to the reward. SGD with step B lands Q(s, a) on the hand-computed y."""
+    nets = dqn_nets()
+    alpha, backup = (0.0, hard_value) if algo == "dqn" else (1.0, soft_value)
+    state = dqn_state(nets, [Q2], [Q1], alpha=alpha)
+    truncated = BATCH._replace(truncated=jnp.asarray([True, False, True]))
+    update = jax.jit(partial(dqn.update, nets=nets, backup=backup))
+    new, _ = update(state, truncated, None)
+    y = hand_targets(lambda s: max(Q1[s]) if algo == "dqn" else lse(Q1[s], 1.0))  # TERM = [F, F, T]
+    assert y[2] == REWARD_SCALE * R[2]
+    np.testing.assert_allclose(new.critic["q"][0, jnp.asarray(S), jnp.asarray(A)], y, rtol=1e-5)
+    jax.tree.map(np.testing.assert_array_equal, update(state, BATCH, None)[0], new)
+
+
+def test_discrete_sac_auto_alpha_moves_against_the_entropy_gap():
+    """Entropy above the target: alpha goes down; below: up. The entropy is exact, `-sum_a pi log pi`."""
+    agent, nets, state, batch = _dsac_agent_and_batch()
+    update = jax.jit(agent.update)
+    entropy = float(update(state, batch, jax.random.PRNGKey(0))[1]["entropy"])
+    assert 0.0 < entropy <= math.log(3) + 1e-6
+    for target, sign in ((entropy - 0.2, -1), (entropy + 0.2, +1)):
+        s = state.replace(hp=state.hp.replace(target_entropy=jnp.float32(target)))
+        new, _ = update(s, batch, jax.random.PRNGKey(0))
+        assert sign * (float(new.log_alpha) - float(s.log_alpha)) > 0
+
+
+def test_discrete_sac_actor_loss_and_gradient_by_hand():
+    """`mean_s sum_a pi (alpha log pi - min_i Q_i)` (Eq. 13-14) and its gradient in the logits,
+    `pi_j (g_j - sum_a pi_a g_a) / B` with `g = alpha log pi - min Q`, in numpy float64."""
+    alpha = 0.5
+    nets = dsac_nets()
+    state = dsac_state(nets, LOGITS, alpha=alpha)
+    obs = one_hot([0, 1, 2, 1])  # state 1 twice
+    (loss, aux), grad = jax.value_and_grad(discrete_sac.actor_loss, has_aux=True)(
+        state.actor, nets, state, state.critic, obs, None
+    )
+    pi = np.asarray(PI, np.float64)[[0, 1, 2, 1]]
+    q_min = np.minimum(np.asarray(Q1), np.asarray(Q2))[[0, 1, 2, 1]]  # online critics are [Q2, Q1]
+    g = alpha * np.log(pi) - q_min
+    np.testing.assert_allclose(loss, np.mean(np.sum(pi * g, axis=1)), rtol=1e-6)
+    np.testing.assert_allclose(aux.logp, np.sum(pi * np.log(pi), axis=1), rtol=1e-6)
+    np.testing.assert_allclose(aux.entropy, -np.mean(np.sum(pi * np.log(pi), axis=1)), rtol=1e-6)
+    per_row = pi * (g - np.sum(pi * g, axis=1, keepdims=True)) / len(pi)  # d loss / d logits of each row
+    expected = np.zeros((3, 3))
+    np.add.at(expected, [0, 1, 2, 1], per_row)
+    np.testing.assert_allclose(grad["logits"], expected, rtol=1e-5, atol=1e-7)

@@ -76,7 +76,7 @@ def _reference_env_actions(cfg, result, obs: np.ndarray) -> np.ndarray:
     for b in range(len(obs)):
         per_seed = jnp.asarray(np.repeat(obs[b : b + 1].reshape(1, -1).astype(np.float32), n, axis=0))
         keys = jax.random.split(jax.random.PRNGKey(b), n)
-        rows.append(np.asarray(loop._act_batch(result.agent, result.states, per_seed, keys, True)))
+        rows.append(np.asarray(loop.act_batch(result.agent, result.states, per_seed, keys, True)))
     action = np.stack(rows, axis=1)  # [n, B, d] or [n, B]
     if isinstance(env.action_space, gym.spaces.Discrete):
         return action.astype(np.int64)

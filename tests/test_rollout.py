@@ -1,5 +1,5 @@
 """The one episode loop: hand-counted returns and trajectories on the counter envs, the key chain it hands the
-policy, and `rollout.evaluate` bitwise equal to the training loop's evaluation."""
+policy, and `rollout.evaluate` bitwise equal to a plain lockstep loop (the training loop uses it)."""
 
 import functools
 
@@ -8,10 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from softrl import AgentConfig, loop
+from softrl import AgentConfig
 from softrl.agents import make_agent
 from softrl.collect import SeedEnvs, make_env
-from softrl.rollout import evaluate, rollout, sample_fn
+from softrl.rollout import evaluate, rollout
 
 SMALL = AgentConfig(hidden=(16, 16))
 COUNTERS = [functools.partial(make_env, e) for e in ("softrl/Counter-v0", "softrl/CounterTerminating-v0")]
@@ -73,9 +73,29 @@ def test_max_steps_leaves_unfinished_episodes_nan():
         rollout(_zero_policy, [functools.partial(make_env, "softrl/Counter-v0")], [0, 1], 1, jax.random.PRNGKey(0))
 
 
+def _reference_evaluate(agent, states, env_id, seeds, episodes, deterministic):
+    """The training loop's evaluation before it moved here: SeedEnvs in lockstep, one key split per step."""
+    envs = SeedEnvs(env_id, [10**6 + s for s in seeds])
+    obs = envs.reset()
+    returns = [[] for _ in seeds]
+    key = jax.random.PRNGKey(10**6 + seeds[0])
+    act = jax.jit(jax.vmap(agent.act, in_axes=(0, 0, 0, None)), static_argnums=3)
+    while min(len(r) for r in returns) < episodes:
+        key, sub = jax.random.split(key)
+        action = np.asarray(act(states, jnp.asarray(obs), jax.random.split(sub, len(seeds)), deterministic))
+        active = [len(r) < episodes for r in returns]
+        _, finished = envs.step(action)
+        obs = envs.obs
+        for i, ret, _ in finished:
+            if active[i]:
+                returns[i].append(ret)
+    envs.close()
+    return np.array([r[:episodes] for r in returns])
+
+
 @pytest.mark.parametrize("algo,env_id,deterministic", [("sac", "Pendulum-v1", True), ("sac", "Pendulum-v1", False),
                                                        ("dqn", "CartPole-v1", True)])
-def test_evaluate_bitwise_equals_loop_evaluate(algo, env_id, deterministic):
+def test_evaluate_bitwise_equals_a_plain_lockstep_loop(algo, env_id, deterministic):
     """Freshly initialised agents (CartPole episodes end at different times per seed): same returns, bit for bit."""
     spec = SeedEnvs(env_id, [0]).spec
     agent = make_agent(algo, SMALL, spec)
@@ -83,21 +103,8 @@ def test_evaluate_bitwise_equals_loop_evaluate(algo, env_id, deterministic):
     states = jax.vmap(agent.init)(jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
     episodes = 1 if env_id == "Pendulum-v1" else 3
     ours = evaluate(agent, states, env_id, seeds, episodes, deterministic)
-    theirs = loop.evaluate(agent, states, env_id, seeds, episodes, deterministic)
+    theirs = _reference_evaluate(agent, states, env_id, seeds, episodes, deterministic)
     assert ours.shape == (3, episodes)
     np.testing.assert_array_equal(ours, theirs)
     if env_id == "CartPole-v1":
         assert len(np.unique(ours)) > 1  # the envs really finish at different steps
-
-
-@pytest.mark.parametrize("algo", ["sac", "wp", "svg0"])
-def test_sample_fn_draws_the_agents_action(algo):
-    """The rebuilt actor's sample is `agent.act(..., deterministic=False)` with the same key, and its logp is finite."""
-    spec = SeedEnvs("softrl/CliffLedge-v0", [0]).spec
-    agent = make_agent(algo, SMALL, spec)
-    state = agent.init(jax.random.PRNGKey(1))
-    obs = jnp.asarray(np.random.default_rng(0).uniform([0, -1], [2, 0.2], (32, 2)), jnp.float32)
-    key = jax.random.PRNGKey(2)
-    action, logp = sample_fn(agent, algo, SMALL.hidden)(state, obs, key)
-    np.testing.assert_allclose(action, agent.act(state, obs, key, False), atol=1e-6)
-    assert logp.shape == (32,) and np.isfinite(np.asarray(logp)).all()

@@ -5,7 +5,8 @@
 - `NextValue`: the value of s' in the TD target (Eq. 12),
 - `ActorLoss`: the actor's objective, returning `ActorAux` (logp, entropy) or None,
 - `TemperatureLoss` (or None) for alpha, which reads `ActorAux.logp`,
-- `Policy` and `Mode` for acting, and its actor and critic networks.
+- `Policy` and `Mode` for acting,
+bundled as `Deltas`, and its actor and critic networks.
 `ddpg`, `td3`, `svg0`, `wp`, `sac` and `discrete_sac` hold these deltas only; none holds a copy of `update`.
 
 Update order (documented choice, as in SAC): critic, then actor against the *new* critic, then
@@ -29,6 +30,7 @@ from softrl.agents.base import (
     EnvSpec,
     Mode,
     Policy,
+    Replaceable,
     TemperatureLoss,
     adam,
     alpha_optimizer,
@@ -60,7 +62,7 @@ class Hypers:
 
 
 @struct.dataclass
-class State:
+class State(Replaceable):
     actor: Params
     critic: Params  # stacked twin critics: every leaf [num_critics, ...]
     target_actor: Params | None  # None for algorithms whose target uses the online actor (SAC)
@@ -75,7 +77,7 @@ class State:
 
 class Nets(NamedTuple):
     actor: Callable[..., Any]  # (params, obs [B, O]) -> action [B, d], (mean, log_std), or logits [B, A]
-    critic: Callable[..., Array]  # (params, obs [B, O], action [B, d]) -> [num_critics, B]
+    critic: Callable[..., Any]  # (params, obs [B, O], action [B, d]) -> [num_critics, B]
     actor_opt: optax.GradientTransformation
     critic_opt: optax.GradientTransformation
     alpha_opt: optax.GradientTransformation
@@ -255,28 +257,40 @@ def init(
     )
 
 
-class Parts(NamedTuple):
-    """An algorithm of this family: its networks and its deltas to the shared update."""
+class Deltas(NamedTuple):
+    """What an algorithm of this family brings to the shared update and to acting."""
 
-    actor_module: nn.Module
-    critic_module: nn.Module
-    critic_apply: Callable[..., Array]  # Nets.critic, built from critic_module
     policy: Policy[Nets, State]
     mode: Mode[Nets, State]
     next_value: NextValue
     actor_loss: ActorLoss
-    temperature_loss: TemperatureLoss | None  # None: the algorithm has no entropy temperature
-    uses_target_actor: bool
-    policy_delay: int
-    target_entropy: float
+    temperature_loss: TemperatureLoss | None = None  # None: the algorithm has no entropy temperature
 
 
-def assemble(name: str, cfg: AgentConfig, spec: EnvSpec, parts: Parts) -> Agent:
+class Networks(NamedTuple):
+    """An algorithm's modules. `critic_apply` is `Nets.critic`, built from `critic_module`."""
+
+    actor_module: nn.Module
+    critic_module: nn.Module
+    critic_apply: Callable[..., Any]
+
+
+def assemble(
+    name: str,
+    cfg: AgentConfig,
+    spec: EnvSpec,
+    deltas: Deltas,
+    networks: Networks,
+    *,
+    uses_target_actor: bool,
+    policy_delay: int,
+    target_entropy: float,
+) -> Agent:
     """An `Agent` from an algorithm's parts. A fixed `--alpha` keeps the alpha but takes no temperature step."""
-    tuned = parts.temperature_loss is not None and cfg.resolved_alpha() is None
+    tuned = deltas.temperature_loss is not None and cfg.resolved_alpha() is None
     nets = Nets(
-        actor=parts.actor_module.apply,
-        critic=parts.critic_apply,
+        actor=networks.actor_module.apply,
+        critic=networks.critic_apply,
         actor_opt=adam(cfg.lr),
         critic_opt=adam(cfg.lr),
         alpha_opt=alpha_optimizer(cfg, tuned),
@@ -285,42 +299,38 @@ def assemble(name: str, cfg: AgentConfig, spec: EnvSpec, parts: Parts) -> Agent:
         init,
         cfg=cfg,
         spec=spec,
-        actor_module=parts.actor_module,
-        critic_module=parts.critic_module,
+        actor_module=networks.actor_module,
+        critic_module=networks.critic_module,
         nets=nets,
-        uses_target_actor=parts.uses_target_actor,
-        target_entropy=parts.target_entropy,
+        uses_target_actor=uses_target_actor,
+        target_entropy=target_entropy,
     )
     return Agent(
         name=name,
         spec=spec,
         # Jitted so that `vmap(init)` compiles once instead of dispatching (and compiling) op by op.
         init=jax.jit(state_init),
-        act=make_act(parts.policy, parts.mode, nets),
+        act=make_act(deltas.policy, deltas.mode, nets),
         update=partial(
             update,
             nets=nets,
-            next_value=parts.next_value,
-            actor_loss=parts.actor_loss,
-            temperature_loss=parts.temperature_loss if tuned else None,
-            has_alpha=parts.temperature_loss is not None,
-            policy_delay=parts.policy_delay,
+            next_value=deltas.next_value,
+            actor_loss=deltas.actor_loss,
+            temperature_loss=deltas.temperature_loss if tuned else None,
+            has_alpha=deltas.temperature_loss is not None,
+            policy_delay=policy_delay,
         ),
-        sample=partial(parts.policy, nets),
+        sample=partial(deltas.policy, nets),
     )
 
 
 def make(
     cfg: AgentConfig,
     spec: EnvSpec,
-    *,
     name: str,
     actor_module: nn.Module,
-    policy: Policy[Nets, State],
-    mode: Mode[Nets, State],
-    next_value: NextValue,
-    actor_loss: ActorLoss,
-    temperature_loss: TemperatureLoss | None = None,
+    deltas: Deltas,
+    *,
     uses_target_actor: bool = False,
     num_critics: int = 2,
     policy_delay: int = 1,
@@ -334,18 +344,13 @@ def make(
         )
     cfg.validate()
     critic_module = QEnsemble(cfg.hidden, cfg.num_critics or num_critics)
-    target_entropy = -float(spec.action_dim) if cfg.target_entropy is None else cfg.target_entropy
-    parts = Parts(
-        actor_module=actor_module,
-        critic_module=critic_module,
-        critic_apply=critic_module.apply,
-        policy=policy,
-        mode=mode,
-        next_value=next_value,
-        actor_loss=actor_loss,
-        temperature_loss=temperature_loss,
+    return assemble(
+        name,
+        cfg,
+        spec,
+        deltas,
+        Networks(actor_module, critic_module, critic_module.apply),
         uses_target_actor=uses_target_actor,
         policy_delay=cfg.policy_delay or policy_delay,
-        target_entropy=target_entropy,
+        target_entropy=-float(spec.action_dim) if cfg.target_entropy is None else cfg.target_entropy,
     )
-    return assemble(name, cfg, spec, parts)

@@ -4,7 +4,7 @@ pieces follow, and the steps both families (actor-critic and DQN) share."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +15,16 @@ from softrl.config import AgentConfig
 Array = jax.Array
 NetsT = TypeVar("NetsT", contravariant=True)
 StateT = TypeVar("StateT", contravariant=True)
+_Self = TypeVar("_Self")
+
+
+class Replaceable:
+    """Base of the agents' `flax.struct.dataclass` states: declares, for type checkers, the `replace`
+    that the decorator adds at run time. Holds no fields."""
+
+    if TYPE_CHECKING:
+
+        def replace(self: _Self, **changes: Any) -> _Self: ...
 
 
 class EnvSpec(NamedTuple):

@@ -66,16 +66,8 @@ def make(
     num_critics: int = 1,
     policy_delay: int = 1,
 ) -> Agent:
+    deltas = actor_critic.Deltas(policy, mode, next_value, actor_loss)
+    actor = DeterministicActor(cfg.hidden, spec.action_dim or 0)
     return actor_critic.make(
-        cfg,
-        spec,
-        name=name,
-        actor_module=DeterministicActor(cfg.hidden, spec.action_dim or 0),
-        policy=policy,
-        mode=mode,
-        next_value=next_value,
-        actor_loss=actor_loss,
-        uses_target_actor=True,
-        num_critics=num_critics,
-        policy_delay=policy_delay,
+        cfg, spec, name, actor, deltas, uses_target_actor=True, num_critics=num_critics, policy_delay=policy_delay
     )

@@ -17,7 +17,7 @@ only by an alpha large against the Q gaps, but alpha's entropy bonus enters Q an
 so alpha has to grow again: a feedback loop in which alpha and Q diverge. The default here is
 `target_entropy_scale * log|A|` (`AgentConfig.target_entropy_scale`, 0.5): half of the maximum entropy
 leaves the policy free to prefer an action (0.35 nats with 2 actions is roughly 90/10) and the loop does
-not start. What we observed on CartPole with several scales is in benchmarks/RESULTS.md (section 8).
+not start. What we observed on CartPole with several scales is in benchmarks/RESULTS.md, section 8.
 Set `--target-entropy` to override.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -41,7 +42,7 @@ from softrl.types import Params
 Array = jax.Array
 
 
-def gather_critic(q_fn: Callable[..., Array], params: Params, obs: Array, action: Array | None = None) -> Array:
+def gather_critic(q_fn: Callable[..., Any], params: Params, obs: Array, action: Array | None = None) -> Array:
     """All `Q_i(s, .)` -> [num_critics, B, A] when `action` is None, else `Q_i(s, a)` -> [num_critics, B].
 
     q_fn(params, obs [B, O]) -> [num_critics, B, A], e.g. `DiscreteQ.apply`.
@@ -102,17 +103,15 @@ def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
     num_actions = check_discrete("discrete-sac", spec)
     cfg.validate()
     critic_module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 2)
-    parts = actor_critic.Parts(
-        actor_module=CategoricalActor(cfg.hidden, num_actions),
-        critic_module=critic_module,
-        critic_apply=partial(gather_critic, critic_module.apply),
-        policy=policy,
-        mode=mode,
-        next_value=next_value,
-        actor_loss=actor_loss,
-        temperature_loss=temperature_loss,
+    return actor_critic.assemble(
+        "discrete-sac",
+        cfg,
+        spec,
+        actor_critic.Deltas(policy, mode, next_value, actor_loss, temperature_loss),
+        actor_critic.Networks(
+            CategoricalActor(cfg.hidden, num_actions), critic_module, partial(gather_critic, critic_module.apply)
+        ),
         uses_target_actor=False,
         policy_delay=1,
         target_entropy=default_target_entropy(cfg, num_actions),
     )
-    return actor_critic.assemble("discrete-sac", cfg, spec, parts)

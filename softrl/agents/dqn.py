@@ -45,6 +45,7 @@ from softrl.agents.base import (
     Agent,
     EnvSpec,
     Policy,
+    Replaceable,
     TemperatureLoss,
     adam,
     alpha_optimizer,
@@ -78,7 +79,7 @@ class Hypers:
 
 
 @struct.dataclass
-class State:
+class State(Replaceable):
     critic: Params  # DiscreteQ: every leaf [num_critics, ...]
     target_critic: Params
     critic_opt: Any
@@ -89,7 +90,7 @@ class State:
 
 
 class Nets(NamedTuple):
-    q: Callable[..., Array]  # (params, obs [B, O]) -> [num_critics, B, A]
+    q: Callable[..., Any]  # (params, obs [B, O]) -> [num_critics, B, A]
     critic_opt: optax.GradientTransformation
     alpha_opt: optax.GradientTransformation
 

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from softrl.agents import actor_critic
-from softrl.agents.actor_critic import ActorAux, Nets, State
+from softrl.agents.actor_critic import ActorAux, Nets, NextValue, State
 from softrl.agents.base import Agent, EnvSpec, temperature_loss
 from softrl.config import AgentConfig
 from softrl.dists import tanh_gaussian_mode, tanh_gaussian_sample
@@ -53,15 +53,6 @@ def actor_loss(
     return jnp.mean(jnp.exp(state.log_alpha) * logp - q), ActorAux(logp=logp, entropy=-jnp.mean(logp))
 
 
-def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
-    return actor_critic.make(
-        cfg,
-        spec,
-        name="sac",
-        actor_module=GaussianActor(cfg.hidden, spec.action_dim or 0),
-        policy=policy,
-        mode=mode,
-        next_value=next_value,
-        actor_loss=actor_loss,
-        temperature_loss=temperature_loss,
-    )
+def make(cfg: AgentConfig, spec: EnvSpec, *, name: str = "sac", next_value: NextValue = next_value) -> Agent:
+    deltas = actor_critic.Deltas(policy, mode, next_value, actor_loss, temperature_loss)
+    return actor_critic.make(cfg, spec, name, GaussianActor(cfg.hidden, spec.action_dim or 0), deltas)

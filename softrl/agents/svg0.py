@@ -48,13 +48,5 @@ def actor_loss(
 
 
 def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
-    return actor_critic.make(
-        cfg,
-        spec,
-        name="svg0",
-        actor_module=GaussianActor(cfg.hidden, spec.action_dim or 0, learn_std=False),
-        policy=policy,
-        mode=mode,
-        next_value=next_value,
-        actor_loss=actor_loss,
-    )
+    actor = GaussianActor(cfg.hidden, spec.action_dim or 0, learn_std=False)
+    return actor_critic.make(cfg, spec, "svg0", actor, actor_critic.Deltas(policy, mode, next_value, actor_loss))

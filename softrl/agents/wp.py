@@ -1,7 +1,7 @@
 """Williams & Peng (1991): the one-step entropy bonus (Eq. 4) = SAC without entropy in the target.
 
-The actor maximises `Q - alpha log pi` now, but the critic target is
-`r + gamma * min_i Q'_i(s', a')`: entropy of later steps is never planned for.
+SAC's actor, actor loss and temperature step: the actor maximises `Q - alpha log pi` now, but the
+critic target is `r + gamma * min_i Q'_i(s', a')`: entropy of later steps is never planned for.
 Compare with `sac.next_value` (Eq. 11-12): the two differ exactly by `- alpha log pi(a'|s')`.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from softrl.agents import actor_critic, sac
+from softrl.agents import sac
 from softrl.agents.actor_critic import Nets, State
-from softrl.agents.base import Agent, EnvSpec, temperature_loss
+from softrl.agents.base import Agent, EnvSpec
 from softrl.config import AgentConfig
-from softrl.nets import GaussianActor
 
 Array = jax.Array
 
@@ -26,14 +25,4 @@ def next_value(nets: Nets, state: State, next_obs: Array, key: Array) -> Array:
 
 
 def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
-    return actor_critic.make(
-        cfg,
-        spec,
-        name="wp",
-        actor_module=GaussianActor(cfg.hidden, spec.action_dim or 0),
-        policy=sac.policy,
-        mode=sac.mode,
-        next_value=next_value,
-        actor_loss=sac.actor_loss,
-        temperature_loss=temperature_loss,
-    )
+    return sac.make(cfg, spec, name="wp", next_value=next_value)

@@ -486,12 +486,11 @@ def _per_seed(stoch: dict, det: dict, algo: str) -> dict:
 def _train_and_measure(cfg: DeepConfig, budget: dict, n_seeds: int, run_dir: Path, quick: bool, keys) -> dict:
     """Trains (or reuses) one agent and measures it on stochastic and deterministic episodes."""
     from softrl.plot import curves
-    from softrl.rollout import sample_fn
 
     t0 = time.perf_counter()
     res, how = train_or_resume(_train_config(cfg, budget, n_seeds, run_dir, progress=not quick))
     t_train = time.perf_counter() - t0
-    sample = sample_fn(res.agent, cfg.algo, budget["hidden"])
+    sample = res.agent.sample  # (state, obs, key) -> (action, log pi(a|s))
     k_probe, k_st, k_det = keys
     stoch = _episodes(res.agent, res.states, sample, n_seeds, budget["rollouts"], False, k_st, env_seed=777)
     det = _episodes(res.agent, res.states, sample, n_seeds, 20, True, k_det, env_seed=999)
