@@ -187,14 +187,16 @@ def _next_stop(cfg: TrainConfig, step: int) -> int:
     return min(stops)
 
 
-def _log_chunk(run: _Run, first: int, stats: ondevice.ChunkStats) -> None:
-    """episodes.csv rows of every episode that ended in the chunk whose first env step is `first`."""
+def _log_chunk(run: _Run, first: int, stats: ondevice.ChunkStats) -> list[float]:
+    """episodes.csv rows of every episode that ended in the chunk whose first env step is `first`; returns
+    the returns of the chunk's last episodes (for the progress bar)."""
     assert run.logger is not None
     done, ret, length = (np.asarray(x) for x in (stats.done, stats.episode_return, stats.episode_length))
     for i, s in enumerate(run.seeds):
         for t in np.flatnonzero(done[:, i]):
             run.logger.write(s, "episodes", {"step": first + int(t), "return": float(ret[t, i]),
                                              "length": int(length[t, i])})
+    return ret[done].tolist()[-5 * len(run.seeds):]
 
 
 def _step_loop(run: _Run, clock: gym_loop._Clock) -> tuple[int, bool]:
@@ -202,13 +204,16 @@ def _step_loop(run: _Run, clock: gym_loop._Clock) -> tuple[int, bool]:
     cfg, logger = run.cfg, run.logger
     assert logger is not None
     stop = gym_loop._StopFlag()
+    progress = gym_loop._Progress(cfg, run.start) if cfg.progress else None
     step = run.start
     try:
         while step < cfg.total_steps and not stop.requested:
             nxt = _next_stop(cfg, step)
             run.carry, stats = run.loop.run_chunk(run.carry, nxt - step)
-            _log_chunk(run, step + 1, stats)
+            recent = _log_chunk(run, step + 1, stats)
             step = nxt
+            if progress is not None:
+                progress.update(step - step % 100, recent)  # it draws on multiples of 100 steps
             if step >= cfg.learning_starts:
                 clock.first_update(step)
             if cfg.log_every and step % cfg.log_every == 0:
@@ -223,6 +228,8 @@ def _step_loop(run: _Run, clock: gym_loop._Clock) -> tuple[int, bool]:
                     period and time.monotonic() - run.saved_at >= period):
                 _save(run, step)
     finally:
+        if progress is not None:
+            progress.close()
         stop.restore()
     jax.block_until_ready(run.carry)
     clock.t_end = time.perf_counter()
