@@ -12,6 +12,9 @@ Correct data by construction:
 from __future__ import annotations
 
 import difflib
+import importlib
+import json
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -33,19 +36,72 @@ class EnvStepError(EnvError):
         self.env_id, self.seed, self.call = env_id, seed, call
 
 
-def make_env(env_id: str, **kwargs: Any) -> gym.Env:
-    """`gym.make` with softrl's own envs registered, and close matches suggested for unknown ids."""
+def make_env(env_id: Any, **kwargs: Any) -> gym.Env:
+    """The env for `env_id`, one line of EnvError on any failure to build it.
+
+    `env_id` is a gymnasium id (softrl's own envs are registered first; close matches are suggested for
+    unknown ids), gymnasium's `module:EnvName-vN` form (the module is imported, which registers the env), or a
+    zero-argument factory returning a gymnasium.Env. `kwargs` go to the env's constructor through gym.make.
+    """
+    if callable(env_id):
+        return _from_factory(env_id, kwargs)
+    from softrl.config import FACTORY_PREFIX
     from softrl.envs import register_envs
 
     register_envs()
+    if not isinstance(env_id, str):
+        raise EnvError(f"an environment is a gymnasium id or a zero-argument factory, got {env_id!r}")
+    if env_id.startswith(FACTORY_PREFIX):
+        raise EnvError(f"this run's environment is the Python factory {env_id[len(FACTORY_PREFIX):-1]}, which the "
+                       "command line cannot rebuild; resume or evaluate it from Python with the same factory, "
+                       "e.g. softrl.train(cfg, resume=RUN_DIR) with cfg.env=factory, or "
+                       "softrl.load_run(RUN_DIR, env=factory)")
+    name = import_env_module(env_id)
+    with_kwargs = f" with env_kwargs {json.dumps(kwargs)}" if kwargs else ""
     try:
-        return gym.make(env_id, **kwargs)
-    except gym.error.Error as err:
-        if not isinstance(err, (gym.error.NameNotFound, gym.error.NamespaceNotFound, gym.error.VersionNotFound)):
-            raise
-        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=5, cutoff=0.5)
+        return gym.make(name, **kwargs)
+    except (gym.error.NameNotFound, gym.error.NamespaceNotFound, gym.error.VersionNotFound) as err:
+        close = difflib.get_close_matches(name, list(gym.registry.keys()), n=5, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise EnvError(f"unknown environment id {env_id!r}.{hint} (gymnasium said: {err})") from None
+        raise EnvError(f"unknown environment id {env_id!r}.{hint} (gymnasium said: {_first_line(err)})") from None
+    except Exception as err:  # noqa: BLE001 - the env's constructor may raise anything; report it in one line
+        raise EnvError(f"could not build environment {env_id}{with_kwargs}: {type(err).__name__}: "
+                       f"{_first_line(err)}") from None
+
+
+def import_env_module(env_id: str) -> str:
+    """For gymnasium's `module:EnvName-vN` form, import `module` (so that it registers its envs) and return
+    `EnvName-vN`; any other id is returned as it is. EnvError naming the module if it cannot be imported."""
+    if ":" not in env_id:
+        return env_id
+    module, _, name = env_id.partition(":")
+    if not module or not name:
+        raise EnvError(f"--env {env_id!r}: the module form is module:EnvName-vN, with both parts")
+    try:
+        importlib.import_module(module)
+    except Exception as err:  # noqa: BLE001 - ImportError, or whatever the module raises while it runs
+        raise EnvError(f"cannot import module {module!r} (from --env {env_id}): {type(err).__name__}: "
+                       f"{_first_line(err)}; is it on PYTHONPATH?") from None
+    return name
+
+
+def _from_factory(factory: Callable[..., Any], kwargs: dict[str, Any]) -> gym.Env:
+    from softrl.config import env_label
+
+    label = env_label(factory)[len("<factory "):-1]
+    try:
+        env = factory(**kwargs)
+    except Exception as err:  # noqa: BLE001 - the user's factory may raise anything; report it in one line
+        raise EnvError(f"the environment factory {label} raised {type(err).__name__}: {_first_line(err)}") from None
+    if not isinstance(env, gym.Env):
+        raise EnvError(f"the environment factory {label} returned {type(env).__name__}, not a gymnasium.Env; "
+                       "it must take no arguments and return an env")
+    return env
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def env_spec(env: gym.Env) -> EnvSpec:

@@ -11,12 +11,28 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Literal
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
 
 CONTINUOUS_ALGOS = ("ddpg", "td3", "svg0", "wp", "sac")
 DISCRETE_ALGOS = ("dqn", "soft-dqn", "discrete-sac")
 ALGOS = CONTINUOUS_ALGOS + DISCRETE_ALGOS
 Algo = Literal["ddpg", "td3", "svg0", "wp", "sac", "dqn", "soft-dqn", "discrete-sac"]
+EnvFactory = Callable[[], Any]  # a zero-argument callable returning a gymnasium.Env
+# How config.json records an env given as a Python factory: not a gymnasium id (no id holds '<'), so the CLI
+# can tell it apart and say that the run needs the factory (softrl.collect.make_env).
+FACTORY_PREFIX = "<factory "
+
+
+def env_label(env: str | EnvFactory) -> str:
+    """The env as config.json records it: the id, or `<factory MODULE.QUALNAME>` for a Python factory."""
+    if isinstance(env, str):
+        return env
+    module = getattr(env, "__module__", None) or type(env).__module__
+    name = getattr(env, "__qualname__", None) or type(env).__qualname__
+    return f"{FACTORY_PREFIX}{module}.{name}>"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +96,14 @@ class AgentConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the bad field and its allowed range."""
+        check_types(self)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
+        if not self.hidden or any(w < 1 for w in self.hidden):
+            raise ValueError(f"hidden must be one or more layer widths >= 1 (e.g. --hidden 256 256), "
+                             f"got {list(self.hidden)}")
         if not 0.0 <= self.gamma < 1.0:
             raise ValueError(f"gamma must be in [0, 1), got {self.gamma}")
         if not 0.0 < self.tau <= 1.0:
@@ -96,6 +120,14 @@ class AgentConfig:
             raise ValueError(f"policy_delay must be >= 1, got {self.policy_delay}")
         if self.actor_std <= 0:
             raise ValueError(f"actor_std must be > 0, got {self.actor_std}")
+        for name in ("epsilon_start", "epsilon_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        for name in ("explore_std", "target_noise", "target_noise_clip", "target_entropy_scale"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.epsilon_decay_steps < 0 or self.target_update_every < 1:
+            raise ValueError("epsilon_decay_steps must be >= 0 and target_update_every >= 1")
         self.resolved_alpha()
 
 
@@ -105,8 +137,13 @@ class TrainConfig:
 
     algo: Algo = "sac"
     """Algorithm: ddpg, td3, svg0, wp, sac (continuous actions); dqn, soft-dqn, discrete-sac (discrete)."""
-    env: str = "Pendulum-v1"
-    """Gymnasium environment id (e.g. Pendulum-v1, HalfCheetah-v5, CartPole-v1)."""
+    env: str | EnvFactory = "Pendulum-v1"
+    """Gymnasium environment id (e.g. Pendulum-v1, HalfCheetah-v5, CartPole-v1), or `module:EnvName-vN` to
+    import `module` first (which registers EnvName-vN). From Python also a zero-argument factory returning a
+    gymnasium.Env (config.json records its qualified name; resuming such a run needs the same factory)."""
+    env_kwargs: dict[str, Any] | None = None
+    """Keyword arguments of the environment's constructor, passed to gym.make (a JSON object on the
+    command line: --env-kwargs '{"name": value}')."""
     seed: int = 0
     """First seed; seed i of the run is `seed + i`."""
     seeds: int = 1
@@ -143,8 +180,13 @@ class TrainConfig:
     or the first call of a script); 1: one device whose products use all cores."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
+    wandb: str | None = None
+    """Also log to this Weights & Biases project, one W&B run per seed grouped by run name (needs the wandb
+    extra: pip install 'softrl[wandb]'; WANDB_MODE=offline logs without a network)."""
 
     def validate(self) -> None:
+        """Raise ValueError naming the bad field and its allowed range (types first, then values)."""
+        check_types(self)
         if self.algo not in ALGOS:
             raise ValueError(f"unknown algorithm {self.algo!r}; choose one of {', '.join(ALGOS)}")
         for name in ("seeds", "total_steps", "train_freq", "gradient_steps", "buffer_size", "eval_episodes",
@@ -154,6 +196,18 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every", "log_every", "checkpoint_every", "checkpoint_minutes"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0 (gymnasium seeds are non-negative), got {self.seed}")
+        if isinstance(self.env, str) and (not self.env.strip() or self.env.startswith(":")):
+            raise ValueError(f"--env must be a gymnasium id such as CartPole-v1 or module:EnvName-v0, got {self.env!r}")
+        if self.env_kwargs is not None and self.env_kwargs and not isinstance(self.env, str):
+            raise ValueError("env_kwargs apply to gymnasium ids; pass them to your env factory instead")
+        try:
+            json.dumps(self.env_kwargs, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"env_kwargs must be JSON data (it is recorded in config.json): {err}") from None
+        if not math.isfinite(self.checkpoint_minutes):
+            raise ValueError(f"checkpoint_minutes must be a finite number, got {self.checkpoint_minutes}")
         if self.seeds % self.cpu_devices:
             raise ValueError(f"seeds ({self.seeds}) must be a multiple of cpu_devices ({self.cpu_devices})")
         self.agent.validate()
@@ -163,25 +217,74 @@ class TrainConfig:
 # never the trajectory of states so far (evaluation has its own envs and keys; see loop.evaluate).
 # Everything else (cpu_devices included: another split moves the float rounding) must match config.json.
 RESUMABLE_FIELDS = ("total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every",
-                    "checkpoint_minutes", "tensorboard", "progress", "run_dir")
+                    "checkpoint_minutes", "tensorboard", "progress", "run_dir", "wandb")
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    """Whether `value` fits the field type `tp` (as JSON gives it: an int is a float, a bool is no number)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arm) for arm in args)
+    if tp is type(None):
+        return value is None
+    if origin is Literal:
+        return value in args
+    if origin is tuple:
+        return isinstance(value, tuple | list) and all(_type_ok(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    if origin is Callable or tp is Callable:
+        return callable(value)
+    return isinstance(value, tp) if isinstance(tp, type) else True
+
+
+def check_types(obj: Any) -> None:
+    """ValueError naming the first field of the dataclass `obj` whose value has the wrong type."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            continue
+        if f.name in hints and not _type_ok(value, hints[f.name]):
+            raise ValueError(f"{f.name} must be of type {_type_name(hints[f.name])}, got {value!r}")
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
-    """Plain JSON data (tuples become lists), as written to config.json."""
-    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+    """Plain JSON data (tuples become lists), as written to config.json; a factory env as `env_label`."""
+    return json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(cfg, env=env_label(cfg.env)))))
 
 
 def config_from_dict(d: dict) -> TrainConfig:
     """The inverse of `config_to_dict`; missing fields take their defaults, unknown ones are refused."""
+    if not isinstance(d, dict) or not isinstance(d.get("agent", {}), dict):
+        raise ValueError("config is not a JSON object of TrainConfig fields with an 'agent' object "
+                         "(not written by softrl train?)")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     agent_known = {f.name for f in dataclasses.fields(AgentConfig)}
     agent = dict(d.get("agent", {}))
     unknown = sorted(set(d) - known) + sorted(f"agent.{k}" for k in set(agent) - agent_known)
     if unknown:
         raise ValueError(f"config has unknown fields {', '.join(unknown)} (written by another softrl version?)")
-    if "hidden" in agent:
+    if isinstance(agent.get("hidden"), list):
         agent["hidden"] = tuple(agent["hidden"])
-    return TrainConfig(**{**d, "agent": AgentConfig(**agent)})
+    cfg = TrainConfig(**{**d, "agent": AgentConfig(**agent)})
+    check_types(cfg)
+    check_types(cfg.agent)
+    return cfg
 
 
 def config_diff(old: TrainConfig, new: TrainConfig) -> list[tuple[str, object, object]]:

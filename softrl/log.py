@@ -1,4 +1,4 @@
-"""Run logs: JSONL and CSV per seed, always; TensorBoard when asked.
+"""Run logs: JSONL and CSV per seed, always; TensorBoard and Weights & Biases (softrl.tracking) when asked.
 
 Layout: RUN_DIR/seed_<s>/{metrics.jsonl, episodes.csv, train.csv, eval.csv}.
 Every record carries `step` (env steps done by that seed). Files are appended and
@@ -27,7 +27,9 @@ def _clean(value: Any) -> Any:
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, seeds: list[int], tensorboard: bool = False):
+    def __init__(self, run_dir: Path, seeds: list[int], tensorboard: bool = False, *,
+                 wandb_project: str | None = None, wandb_config: dict[str, Any] | None = None):
+        """`wandb_project`: also log every row to W&B (one W&B run per seed; softrl.tracking)."""
         self.run_dir = Path(run_dir)
         self.seeds = seeds
         self._fields: dict[tuple[int, str], list[str]] = {}
@@ -40,6 +42,9 @@ class RunLogger:
             except ImportError as err:
                 raise RuntimeError("--tensorboard needs tensorboardX: pip install tensorboardX") from err
             self._tb = {s: SummaryWriter(str(self.run_dir / "tb" / f"seed_{s}")) for s in seeds}
+        from softrl.tracking import make_writer
+
+        self._wandb = make_writer(wandb_project, self.run_dir, seeds, config=wandb_config)
 
     def path(self, seed: int, kind: str) -> Path:
         return self.run_dir / f"seed_{seed}" / (f"{kind}.csv" if kind in KINDS else f"{kind}.jsonl")
@@ -65,6 +70,8 @@ class RunLogger:
             for k, v in row.items():
                 if k != "step" and isinstance(v, (int, float)):
                     self._tb[seed].add_scalar(f"{kind}/{k}", v, row["step"])
+        if self._wandb is not None:
+            self._wandb.log(row["step"], seed, kind, row)
 
     def truncate_after(self, step: int) -> None:
         """Drop rows logged after `step` (they belong to a run that was interrupted and is now resumed)."""
@@ -88,6 +95,9 @@ class RunLogger:
         if self._tb is not None:
             for w in self._tb.values():
                 w.close()
+        if self._wandb is not None:
+            self._wandb.close()
+            self._wandb = None
 
 
 def read_csv(path: Path) -> list[dict[str, float]]:

@@ -18,7 +18,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,11 +29,21 @@ import numpy as np
 
 from softrl import checkpoint, replay, rundir
 from softrl.agents import Agent, make_agent
+from softrl.callbacks import Callback, make_view, notify
 from softrl.checkpoint import CheckpointError
 from softrl.collect import EnvError, EnvStepError, SeedEnvs
-from softrl.config import RESUMABLE_FIELDS, TrainConfig, config_diff, config_from_dict, config_to_dict
+from softrl.config import (
+    RESUMABLE_FIELDS,
+    EnvFactory,
+    TrainConfig,
+    config_diff,
+    config_from_dict,
+    config_to_dict,
+    env_label,
+)
 from softrl.devices import seed_sharding, use_cpu_devices
 from softrl.log import RunLogger
+from softrl.policy import BEST_POLICY_DIRNAME, POLICY_DIRNAME, read_meta, save_policy
 from softrl.rollout import act_batch, evaluate
 from softrl.types import Transition
 
@@ -56,6 +66,7 @@ class TrainResult(NamedTuple):
     agent: Agent
     seeds: list[int]
     updates: np.ndarray  # [num_seeds] gradient updates done
+    stopped_at: int | None = None  # env step where a callback stopped the run (eval_returns: the last evaluation's)
 
 
 class Carry(NamedTuple):
@@ -144,7 +155,8 @@ def summarize_returns(seeds: list[int], returns: np.ndarray) -> dict[str, Any]:
 
 def default_run_dir(cfg: TrainConfig) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.algo}-{cfg.env.replace('/', '_')}-s{cfg.seed}-{stamp}"
+    name = env_label(cfg.env).removeprefix("<factory ").removesuffix(">").replace("/", "_").replace(":", "_")
+    return Path("runs") / f"{cfg.algo}-{name}-s{cfg.seed}-{stamp}"
 
 
 def _note(msg: str) -> None:
@@ -190,6 +202,10 @@ class _Run:
     logger: RunLogger | None = None
     saved_step: int | None = None  # step of the newest checkpoint on disk
     saved_at: float = dataclasses.field(default_factory=time.monotonic)
+    callbacks: tuple[Callback, ...] = ()
+    stop_step: int | None = None  # the step at which a callback returned STOP
+    last_eval: np.ndarray | None = None  # [N, E] returns of the latest evaluation
+    best_return: float = -np.inf  # median over seeds of the mean return of RUN/best_policy
 
     def close(self) -> None:
         if self.logger is not None:
@@ -247,7 +263,7 @@ def _check_finite(run: _Run) -> None:
     if first_data.min() < never and (bad_step < 0 or first_data.min() <= bad_step):
         i = int(np.argmin(first_data))
         raise NonFiniteEnvError(
-            f"environment {run.cfg.env} (seed {run.seeds[i]}) returned a non-finite observation or reward "
+            f"environment {env_label(run.cfg.env)} (seed {run.seeds[i]}) returned a non-finite observation or reward "
             f"(NaN/inf) at env step {int(bad_data[i])}; stopped. {kept} Check the environment's dynamics and reward.")
     if bad_step >= 0:
         raise NonFiniteLossError(
@@ -272,6 +288,58 @@ def _save(run: _Run, step: int) -> None:
             f"{err.strerror or err}; the run stopped and {kept}. Fix that, then resume with "
             f"`softrl train --resume {run.run_dir}`") from None
     run.saved_step, run.saved_at = step, time.monotonic()
+    _write_policy(run, POLICY_DIRNAME, step)
+
+
+# ----- policy files and callbacks (softrl.policy, softrl.callbacks) ------------------------------------------
+
+
+def _write_policy(run: _Run, name: str, step: int, eval_return: np.ndarray | None = None) -> None:
+    """RUN/`name`/: the acting part of the agent states (softrl.policy). Written only at checkpoints and
+    evaluations, never per step. A failed write stops the run like a failed checkpoint write."""
+    env = run.envs.envs[0]
+    try:
+        save_policy(run.run_dir / name, algo=run.cfg.algo, agent_config=run.cfg.agent, spec=run.agent.spec,
+                    states=run.carry.agent, seeds=run.seeds, env_id=run.cfg.env,
+                    env_kwargs=getattr(run.cfg, "env_kwargs", None), obs_space=env.observation_space,
+                    action_space=env.action_space, step=step, eval_return=eval_return)
+    except OSError as err:
+        kept = f"the checkpoint of step {run.saved_step} is kept" if run.saved_step is not None else "none was kept"
+        raise CheckpointError(
+            f"could not write the policy of step {step} in {run.run_dir / name}: {err.strerror or err}; the run "
+            f"stopped and {kept}. Fix that, then resume with `softrl train --resume {run.run_dir}`") from None
+
+
+def _saved_best_return(run_dir: Path) -> float:
+    """The median return recorded in RUN/best_policy (-inf if none), so a resumed run keeps its best."""
+    path = run_dir / BEST_POLICY_DIRNAME
+    try:
+        returns = read_meta(path)["eval_return"]
+        return float(np.median([float(r) for r in returns]))
+    except (ValueError, TypeError, KeyError):  # none yet, or unreadable: the next evaluation rewrites it
+        return -np.inf
+
+
+def _notify(run: _Run, kind: str, step: int, metrics: dict | None = None, returns: np.ndarray | None = None) -> None:
+    if not run.callbacks:
+        return
+    view = make_view(kind, step, states=run.carry.agent, run_dir=run.run_dir, seeds=run.seeds,  # type: ignore[arg-type]
+                     checkpoint_step=run.saved_step, metrics=metrics, eval_returns=returns)
+    if notify(run.callbacks, view, f"Resume with: softrl train --resume {run.run_dir}") and run.stop_step is None:
+        run.stop_step = step
+
+
+def _after_eval(run: _Run, step: int, returns: np.ndarray) -> None:
+    """Log an evaluation [N, E], keep RUN/best_policy when the median over seeds improves, call the callbacks."""
+    assert run.logger is not None
+    _log_eval(run.logger, run.seeds, step, returns)
+    run.last_eval = returns
+    means = returns.mean(axis=1)  # [N]
+    median = float(np.median(means))
+    if median > run.best_return:
+        _write_policy(run, BEST_POLICY_DIRNAME, step, eval_return=means)
+        run.best_return = median
+    _notify(run, "eval", step, returns=returns)
 
 
 def _resume_conflicts(saved: TrainConfig, cfg: TrainConfig, run_dir: Path) -> None:
@@ -304,6 +372,7 @@ def _restore(run: _Run) -> None:
     run.carry = run.carry._replace(agent=jax.tree.map(jnp.asarray, agent), buffer=buffer, key=jnp.asarray(key))
     run.envs.set_state(checkpoint.decode_state(meta["envs"], arrays))
     run.action, run.start, run.saved_step = action, start, start
+    run.best_return = _saved_best_return(run.run_dir)
     for step, newer in checkpoint.list_checkpoints(root):
         if step > start:  # damaged, and from a future this run no longer has
             _note(f"removing the unreadable checkpoint {newer}")
@@ -318,23 +387,25 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     # First, before any JAX computation: the devices can only be chosen while the backend is not started.
     sharding = seed_sharding(cfg.seeds, min(use_cpu_devices(cfg.cpu_devices), cfg.cpu_devices))
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or default_run_dir(cfg))
-    lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
-    envs = None
+    seeds = [cfg.seed + i for i in range(cfg.seeds)]
+    envs = SeedEnvs(cfg.env, seeds, cfg.env_kwargs)  # first: an env that cannot be built leaves the disk as it was
+    try:
+        lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
+    except BaseException:
+        envs.close()
+        raise
     try:
         if resume is not None:
             rundir.refuse_legacy(run_dir)
-        if resume is not None and (run_dir / "config.json").exists():  # refuse early, before building anything
+        if resume is not None and (run_dir / "config.json").exists():  # refuse early, before building the agent
             _resume_conflicts(config_from_dict(json.loads((run_dir / "config.json").read_text())), cfg, run_dir)
-        seeds = [cfg.seed + i for i in range(cfg.seeds)]
-        envs = SeedEnvs(cfg.env, seeds)
         cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
         agent = make_agent(cfg.algo, cfg.agent, envs.spec)
         carry = _init(agent, cfg, envs, seeds)
         # The action slot's shape and dtype: what _random_action gives (and a checkpoint must hold).
         action = jax.eval_shape(jax.vmap(partial(_random_action, agent)), carry.key)
     except BaseException:
-        if envs is not None:
-            envs.close()
+        envs.close()
         lock.release()
         raise
     run = _Run(cfg, run_dir, seeds, envs, agent, carry, np.zeros(action.shape, action.dtype), 0, lock)
@@ -350,7 +421,8 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
                                    key=jax.device_put(c.key, sharding))
         _write_json(run_dir / "config.json", config_to_dict(cfg))
         (run_dir / "summary.json").unlink(missing_ok=True)  # the run is not finished (again)
-        run.logger = RunLogger(run_dir, seeds, cfg.tensorboard)
+        run.logger = RunLogger(run_dir, seeds, cfg.tensorboard, wandb_project=getattr(cfg, "wandb", None),
+                               wandb_config=config_to_dict(cfg))
         run.logger.truncate_after(run.start)
         if resume is None:
             _save(run, 0)  # a run stopped before its first scheduled checkpoint can still be resumed
@@ -432,15 +504,18 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
                 metrics = m
             if cfg.log_every and step % cfg.log_every == 0:
                 _check_finite(run)
-                _log_train(logger, seeds, step, metrics, time.perf_counter() - clock.t0, step - run.start)
+                host = _log_train(logger, seeds, step, metrics, time.perf_counter() - clock.t0, step - run.start)
+                _notify(run, "log", step, metrics=host)
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.total_steps:
-                _log_eval(logger, seeds, step, evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes))
+                _after_eval(run, step, evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes,
+                                                env_kwargs=cfg.env_kwargs))
             if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or (
                     period and step % 100 == 0 and time.monotonic() - run.saved_at >= period):
                 _save(run, step)
+                _notify(run, "checkpoint", step)
             if progress is not None:
                 progress.update(step, recent[-len(seeds) * 5 :])
-            if stop.requested:
+            if stop.requested or run.stop_step is not None:
                 break
     finally:
         if progress is not None:
@@ -454,10 +529,11 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
 def _finish(run: _Run, clock: _Clock) -> TrainResult:
     """Final checkpoint, final evaluation and summary.json."""
     cfg, seeds = run.cfg, run.seeds
-    _save(run, cfg.total_steps)
-    eval_returns = evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes)
-    assert run.logger is not None
-    _log_eval(run.logger, seeds, cfg.total_steps, eval_returns)
+    if run.saved_step != cfg.total_steps:  # not saved already by --checkpoint-every at the last step
+        _save(run, cfg.total_steps)
+        _notify(run, "checkpoint", cfg.total_steps)
+    eval_returns = evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes, env_kwargs=cfg.env_kwargs)
+    _after_eval(run, cfg.total_steps, eval_returns)
     timing = clock.timing(cfg, run.start)
     summary = {"config": config_to_dict(cfg), "timing": timing, "final_eval": summarize_returns(seeds, eval_returns)}
     _write_json(run.run_dir / "summary.json", summary)
@@ -465,7 +541,20 @@ def _finish(run: _Run, clock: _Clock) -> TrainResult:
                        agent=run.agent, seeds=seeds, updates=np.asarray(run.carry.agent.step))
 
 
-def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool = False) -> TrainResult:
+def _stopped(run: _Run, clock: _Clock, step: int) -> TrainResult:
+    """A callback asked to stop at `step`: checkpoint there (resumable), no final evaluation or summary.json."""
+    if run.saved_step != step:
+        _save(run, step)
+        _notify(run, "checkpoint", step)
+    n = len(run.seeds)
+    returns = run.last_eval if run.last_eval is not None else np.zeros((n, 0))
+    timing = clock.timing(dataclasses.replace(run.cfg, total_steps=step), run.start)
+    return TrainResult(states=run.carry.agent, eval_returns=returns, run_dir=run.run_dir, timing=timing,
+                       agent=run.agent, seeds=run.seeds, updates=np.asarray(run.carry.agent.step), stopped_at=step)
+
+
+def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,
+          callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train `cfg.seeds` agents at once. With `resume=RUN_DIR`, continue that run exactly.
 
     Returns the final states, the final deterministic evaluation and timing. Writes config, logs and
@@ -473,13 +562,27 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
     refused unless `overwrite=True`, which deletes it first. On resume, only the fields in
     `config.RESUMABLE_FIELDS` may differ from the checkpoint's config. SIGINT/SIGTERM stop after the current
     step with a checkpoint and raise KeyboardInterrupt.
+
+    `callbacks` (softrl.callbacks) are called with a read-only `RunView` after each log, evaluation and
+    checkpoint. One that returns `softrl.STOP` stops the run after a checkpoint at that step (resumable);
+    the result then has `stopped_at` set and `eval_returns` from the latest evaluation ([N, 0] if none).
+    One that raises stops the run with a CallbackError; the checkpoints on disk are kept.
+    Every checkpoint also writes RUN/policy/, and each evaluation that improves the median return over
+    seeds writes RUN/best_policy/ (softrl.policy.load_policy reads both).
     """
     cfg.validate()
+    callbacks = tuple(callbacks)
+    if not all(callable(c) for c in callbacks):
+        raise TypeError("callbacks must be callables f(view) -> softrl.STOP or None")
     if cfg.env.startswith("jax/"):  # the whole loop on device (softrl.ondevice_run)
         from softrl import ondevice_run
 
+        if callbacks:
+            raise ValueError(f"callbacks are not supported by the on-device loop ({cfg.env}) yet; train on the "
+                             "gymnasium twin to use them")
         return ondevice_run.train_run(cfg, resume=resume, overwrite=overwrite)
     run = _start(cfg, resume, overwrite)
+    run.callbacks = callbacks
     try:
         clock = _Clock()
         step, interrupted = _step_loop(run, clock)
@@ -489,6 +592,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
                 _save(run, step)
             raise KeyboardInterrupt(f"interrupted; run saved at step {step}. "
                                     f"Resume with: softrl train --resume {run.run_dir}")
+        if run.stop_step is not None and step < cfg.total_steps:
+            return _stopped(run, clock, step)
         return _finish(run, clock)
     finally:
         run.close()
@@ -516,13 +621,15 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _log_train(logger: RunLogger, seeds, step: int, metrics: dict, elapsed: float, steps_done: int) -> None:
+def _log_train(logger: RunLogger, seeds, step: int, metrics: dict, elapsed: float, steps_done: int) -> dict:
+    """Write the metrics of every seed; returns them on the host ({name: [N]}, {} before the first update)."""
     if not metrics:
-        return
+        return {}
     host = jax.device_get(metrics)
     sps = steps_done / max(elapsed, 1e-9)
     for i, s in enumerate(seeds):
         logger.write(s, "train", {"step": step, "steps_per_s": sps, **{k: float(v[i]) for k, v in host.items()}})
+    return {k: np.asarray(v) for k, v in host.items()}
 
 
 def _log_eval(logger: RunLogger, seeds, step: int, returns: np.ndarray) -> None:
@@ -534,10 +641,11 @@ class _Progress:
     """A rich progress bar with env-steps/s and the recent mean training return."""
 
     def __init__(self, cfg: TrainConfig, start: int):
+        from rich.markup import escape
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn(f"[bold]{cfg.algo}[/] {cfg.env} x{cfg.seeds}"),
+            TextColumn(f"[bold]{cfg.algo}[/] {escape(env_label(cfg.env))} x{cfg.seeds}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("{task.fields[sps]:>6.0f} steps/s"),
@@ -560,12 +668,18 @@ class _Progress:
         self.progress.stop()
 
 
-def load_run(run_dir: str | Path) -> tuple[TrainConfig, Agent, Any, list[int]]:
-    """Config, agent and (batched) agent states from a run directory's newest readable checkpoint."""
+def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainConfig, Agent, Any, list[int]]:
+    """Config, agent and (batched) agent states from a run directory's newest readable checkpoint.
+
+    `env`: the zero-argument factory a run trained from Python with `TrainConfig(env=factory)` needs (the
+    returned config then holds it, so that `evaluate(..., cfg.env, ...)` works); None for gymnasium ids.
+    """
     run_dir = Path(run_dir)
     rundir.refuse_legacy(run_dir)
     meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note)
     cfg = config_from_dict(meta["config"])
+    if env is not None:
+        cfg = dataclasses.replace(cfg, env=env)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     agent = _run_agent(cfg)
     template = jax.eval_shape(jax.vmap(agent.init), jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
@@ -578,7 +692,7 @@ def _run_agent(cfg: TrainConfig) -> Agent:
         from softrl import ondevice
 
         return ondevice._agent(cfg.algo, cfg.agent, cfg.env)
-    envs = SeedEnvs(cfg.env, [cfg.seed])
+    envs = SeedEnvs(cfg.env, [cfg.seed], cfg.env_kwargs)
     spec = envs.spec
     envs.close()
     return make_agent(cfg.algo, cfg.agent, spec)

@@ -46,6 +46,7 @@ class _Run:
     logger: RunLogger | None = None
     saved_step: int | None = None
     saved_at: float = dataclasses.field(default_factory=time.monotonic)
+    best_return: float = -np.inf  # median over seeds of the mean return of RUN/best_policy
 
     @property
     def seeds(self) -> list[int]:
@@ -91,8 +92,20 @@ def _save(run: _Run, step: int) -> None:
     run.saved_step, run.saved_at = step, time.monotonic()
 
 
+def _after_eval(run: _Run, step: int, returns: np.ndarray) -> None:
+    """Log an evaluation [N, E] and keep RUN/best_policy when the median over seeds improves (as `loop`)."""
+    from softrl.policy import BEST_POLICY_DIRNAME
+
+    assert run.logger is not None
+    gym_loop._log_eval(run.logger, run.seeds, step, returns)
+    means = returns.mean(axis=1)  # [N]
+    if float(np.median(means)) > run.best_return:
+        write_policy(run.run_dir, run.cfg, run.loop, run.carry.agent, step, means, BEST_POLICY_DIRNAME)
+        run.best_return = float(np.median(means))
+
+
 def write_policy(run_dir: Path, cfg: TrainConfig, loop: ondevice.Loop, states: Any, step: int,
-                 eval_return: np.ndarray | None = None) -> Path:
+                 eval_return: np.ndarray | None = None, name: str = "policy") -> Path:
     """RUN/policy/: `softrl.policy.save_policy` with the gymnasium twin's id and spaces (`spec.gym_id`), so
     `softrl.policy.load_policy` acts on gymnasium observations (the twins' observations are the same)."""
     from softrl.collect import make_env
@@ -101,8 +114,8 @@ def write_policy(run_dir: Path, cfg: TrainConfig, loop: ondevice.Loop, states: A
     gym_id = loop.env.spec.gym_id or cfg.env
     env = make_env(gym_id)
     try:
-        return save_policy(run_dir / POLICY_DIRNAME, algo=cfg.algo, agent_config=cfg.agent, spec=loop.agent.spec,
-                           states=states, seeds=loop.seeds, env_id=gym_id, env_kwargs=None,
+        return save_policy(run_dir / (name or POLICY_DIRNAME), algo=cfg.algo, agent_config=cfg.agent,
+                           spec=loop.agent.spec, states=states, seeds=loop.seeds, env_id=gym_id, env_kwargs=None,
                            obs_space=env.observation_space, action_space=env.action_space, step=step,
                            eval_return=eval_return)
     finally:
@@ -144,6 +157,8 @@ def _restore(run: _Run) -> None:
 
 
 def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run:
+    if cfg.env_kwargs:
+        raise ValueError(f"--env-kwargs apply to gymnasium envs; the JAX env {cfg.env} takes none")
     if cfg.cpu_devices != 1:
         raise ValueError(f"--cpu-devices {cfg.cpu_devices}: the on-device loop ({cfg.env}) runs all agents in one "
                          "compiled program; leave --cpu-devices at 1")
@@ -166,6 +181,7 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     try:
         if resume is not None:
             _restore(run)
+            run.best_return = gym_loop._saved_best_return(run_dir)
         gym_loop._write_json(run_dir / "config.json", config_to_dict(cfg))
         (run_dir / "summary.json").unlink(missing_ok=True)
         run.logger = RunLogger(run_dir, run.seeds, cfg.tensorboard)
@@ -222,7 +238,7 @@ def _step_loop(run: _Run, clock: gym_loop._Clock) -> tuple[int, bool]:
                     gym_loop._log_train(logger, run.seeds, step, run.carry.metrics, time.perf_counter() - clock.t0,
                                         step - run.start)
             if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.total_steps:
-                gym_loop._log_eval(logger, run.seeds, step, run.loop.evaluate(run.carry.agent, cfg.eval_episodes))
+                _after_eval(run, step, run.loop.evaluate(run.carry.agent, cfg.eval_episodes))
             period = cfg.checkpoint_minutes * 60.0
             if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or (
                     period and time.monotonic() - run.saved_at >= period):
@@ -241,8 +257,7 @@ def _finish(run: _Run, clock: gym_loop._Clock) -> gym_loop.TrainResult:
     if run.saved_step != cfg.total_steps:
         _save(run, cfg.total_steps)
     eval_returns = run.loop.evaluate(run.carry.agent, cfg.eval_episodes)
-    assert run.logger is not None
-    gym_loop._log_eval(run.logger, seeds, cfg.total_steps, eval_returns)
+    _after_eval(run, cfg.total_steps, eval_returns)
     timing = {**clock.timing(cfg, run.start), "loop": "ondevice"}
     summary = {"config": config_to_dict(cfg), "timing": timing,
                "final_eval": gym_loop.summarize_returns(seeds, eval_returns)}

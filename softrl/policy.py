@@ -52,6 +52,7 @@ FORMAT_VERSION = 1
 ARRAYS_FILE = "arrays.safetensors"
 META_FILE = "policy.json"
 POLICY_DIRNAME = "policy"
+BEST_POLICY_DIRNAME = "best_policy"  # RUN/best_policy: the best evaluation so far (median over seeds)
 
 # The state fields `agent.act` reads (plus `step`, the clock of DQN's epsilon schedule); the rest of the
 # state (critics of actor-critic agents, targets, optimiser states) is never needed to act.
@@ -183,7 +184,7 @@ def save_policy(
     obs_space: Any,
     action_space: Any,
     step: int,
-    eval_return: float | list[float] | None = None,
+    eval_return: float | list[float] | np.ndarray | None = None,
     obs_norm: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the policy of every seed of `states` (leaves [num_seeds, ...]) to `out_dir`, atomically.

@@ -165,28 +165,32 @@ def act_batch(agent: Agent, states: Any, obs: Array, keys: Array, deterministic:
 def evaluate(
     agent: Agent,
     states: Any,
-    env_id: str,
+    env_id: str | Callable[[], gym.Env],
     seeds: list[int],
     episodes: int,
     deterministic: bool = True,
     key: Array | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Returns [num_seeds, episodes] undiscounted returns. Eval env i is seeded `10**6 + seeds[i]`.
 
     Stochastic evaluation draws its action noise from `key` (default: PRNGKey(10**6 + seeds[0])); each lockstep
-    step splits it once and gives seed i the i-th of `split(sub, num_seeds)`.
+    step splits it once and gives seed i the i-th of `split(sub, num_seeds)`. `env_id` may also be a zero-argument
+    env factory, and `env_kwargs` go to the env's constructor, as in training (`TrainConfig.env/env_kwargs`).
     """
-    if env_id.startswith("jax/"):  # on device (softrl.ondevice_run.evaluate); `key` does not apply there
+    if isinstance(env_id, str) and env_id.startswith("jax/"):  # on device (ondevice_run.evaluate); no `key` there
         from softrl import ondevice_run
 
         return ondevice_run.evaluate(agent, states, env_id, seeds, episodes, deterministic)
     n = len(seeds)
+    envs: str | list[Callable[[], gym.Env]] = env_id if isinstance(env_id, str) and not env_kwargs else \
+        [partial(make_env, env_id, **(env_kwargs or {}))] * n
     key = jax.random.PRNGKey(10**6 + seeds[0]) if key is None else key
 
     def policy(obs: np.ndarray, sub: Array) -> Array:
         return act_batch(agent, states, jnp.asarray(obs), jax.random.split(sub, n), deterministic)
 
-    return rollout(policy, env_id, [10**6 + s for s in seeds], episodes, key).returns
+    return rollout(policy, envs, [10**6 + s for s in seeds], episodes, key).returns
 
 
 # ----- sampling with log-probabilities ------------------------------------------------------------------------

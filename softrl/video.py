@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from typing import Any
 import numpy as np
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # before any MuJoCo rendering context exists
+# pygame-drawn envs (Pendulum, CartPole) render to an offscreen surface: no display, and no SDL complaint
+# ("XDG_RUNTIME_DIR is invalid") on a headless machine.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 EVAL_SEED_OFFSET = 10**6
 DEFAULT_FPS = 30
@@ -99,10 +103,13 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: int) -> None:
     import imageio.v2 as imageio
 
     tmp = path.with_name(f".{path.stem}.tmp.mp4")
-    # macro_block_size 2: yuv420p needs even sizes; the default 16 would rescale e.g. 500x500 frames.
-    with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2) as writer:
-        for frame in frames:
-            writer.append_data(frame)
+    with warnings.catch_warnings():
+        # JAX warns on any os.fork; imageio starts ffmpeg with fork + exec at once, which is safe.
+        warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+        # macro_block_size 2: yuv420p needs even sizes; the default 16 would rescale e.g. 500x500 frames.
+        with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2) as writer:
+            for frame in frames:
+                writer.append_data(frame)
     os.replace(tmp, path)
 
 

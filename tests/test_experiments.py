@@ -19,9 +19,10 @@ import pytest
 import softrl
 from softrl.agents import Agent, EnvSpec
 from softrl.cli import main as cli_main
-from softrl.experiments import EXPERIMENTS, ExperimentCommand, run_experiment
+from softrl.experiments import EXPERIMENTS, ExperimentCommand, figure1, run_experiment
 from softrl.experiments import alpha_vs_reward_scale as avrs
 from softrl.experiments import q_learning_limit as qll
+from softrl.experiments.report import Figure, Report, float64
 from softrl.log import RunLogger
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -91,9 +92,9 @@ def test_bad_seeds_is_a_clean_error(tmp_path, capsys):
 
 
 def test_figure1(tmp_path):
-    # Through the CLI, as a user would run it.
-    assert cli_main(["experiment", "figure1", "--quick", "--out", str(tmp_path / "f1")]) == 0
-    res = check_outputs(tmp_path / "f1")["results"]
+    with float64():
+        res = figure1.compute()
+    assert all(c.passed for c in res["checks"]), [c for c in res["checks"] if not c.passed]
     a = res["part_a"]
     pis = np.array(a["policies"])
     np.testing.assert_allclose(pis.sum(1), 1.0, atol=1e-12)
@@ -104,6 +105,10 @@ def test_figure1(tmp_path):
     for d in res["part_b"]["per_alpha"].values():  # "Is the amount of exploration the same in all states? No."
         assert d["max_entropy"] - d["min_entropy"] > 0.1
         assert 0.0 <= d["min_entropy"] <= d["max_entropy"] <= math.log(4) + 1e-12
+    # Through the CLI, as a user would run it (compute is cached by now: this costs the figures only).
+    assert cli_main(["experiment", "figure1", "--quick", "--out", str(tmp_path / "f1")]) == 0
+    out = check_outputs(tmp_path / "f1")
+    assert out["results"]["part_a"]["entropies"] == a["entropies"]
 
 
 def test_alpha_vs_reward_scale_quick(tmp_path):
@@ -196,39 +201,67 @@ def fake_train(cfg):
                               {"wall_s": 0.0}, agent, seeds, np.zeros(len(seeds)))
 
 
-def test_alpha_vs_reward_scale_full_mode_reporting(tmp_path, monkeypatch):
-    monkeypatch.setattr(softrl, "train", fake_train)
-    report = avrs.run(tmp_path / "avrs", quick=False, seeds=2)
+def broken_train(cfg):
+    raise ImportError("soft-dqn is not available")
+
+
+def three_parts(module, results: dict, out: Path, quick: bool, seeds: int) -> dict:
+    """`module.figures` and `module.reading` of a `compute()` result, written out; returns check_outputs' dict."""
+    report = Report(module.NAME, module.NAME, out, quick, seeds, claim="claim", budget="budget")
+    module.reading(results, report, module.figures(results, report.out, quick), quick)
+    report.record(results)
     report.write()
-    res = check_outputs(tmp_path / "avrs")["results"]
+    return check_outputs(out)
+
+
+def test_alpha_vs_reward_scale_full_mode_and_guard(tmp_path, monkeypatch):
+    monkeypatch.setattr(softrl, "train", fake_train)
+    res = avrs.compute(tmp_path / "avrs", quick=False, seeds=2)
+    assert res["deep_ran"], res["deep"].get("traceback")
     deep = res["deep"]
     assert deep["budget"]["total_steps"] == 15_000 and deep["num_seeds"] == 2
     assert set(deep["runs"]) == {c.label for c in (*avrs.DEEP_MATCHED, avrs.DEEP_CONTROL)}
-    assert deep["seed_noise_floor_action_distance"]["n"] == 1
-    assert deep["runs"]["alpha 1, scale 5"]["final_eval"]["lo"] is not None  # a CI with 2 seeds
-    assert "## Reading" in (tmp_path / "avrs" / "report.md").read_text()
+    ref, other = deep["runs"][avrs.DEEP_MATCHED[0].label], deep["runs"]["alpha 1, scale 5"]
+    assert ref["action_distance_to_ref"] is None and ref["_actions"].shape == (2, 512, 1)
+    # mean |a - a_ref| over the fixed states, each seed against the reference's same seed
+    dist = np.abs(other["_actions"] - ref["_actions"]).mean(axis=(1, 2))
+    assert other["action_distance_to_ref"]["mean"] == pytest.approx(dist.mean(), rel=1e-9)
+    floor = deep["seed_noise_floor_action_distance"]  # the reference's two seeds against each other
+    assert floor["n"] == 1 and floor["mean"] == pytest.approx(np.abs(ref["_actions"][0] - ref["_actions"][1]).mean())
+    assert other["final_eval"]["lo"] is not None  # a CI with 2 seeds
+    out = three_parts(avrs, res, tmp_path / "avrs", quick=False, seeds=2)
+    assert out["figures"] == ["reward_scale_tabular.png", "reward_scale_sac_pendulum.png"]
+    assert "_actions" not in out["results"]["deep"]["runs"]["alpha 1, scale 5"]
+
+    monkeypatch.setattr(softrl, "train", broken_train)
+    res = avrs.compute(tmp_path / "guard", quick=False, seeds=1)
+    assert not res["deep_ran"] and res["deep"]["error"] == "ImportError: soft-dqn is not available"
+    assert [c.name for c in res["checks"]] == ["policy_invariant_under_scaling", "q_scales_by_c", "v_scales_by_c",
+                                               "control_changes_policy"]
+    assert all(c.passed for c in res["checks"])  # the exact tabular part still stands
+    avrs.reading(res, Report("x", "x", tmp_path / "guard", False, 1, claim="c"), [Figure("t.png", "t")], False)
 
 
-def test_q_learning_limit_deep_half_reporting_and_guard(tmp_path, monkeypatch):
+def test_q_learning_limit_deep_half_and_guard(tmp_path, monkeypatch):
     monkeypatch.setattr(softrl, "train", fake_train)
-    report = qll.run(tmp_path / "ok", quick=False, seeds=2)
-    report.write()
-    out = check_outputs(tmp_path / "ok")
-    res = out["results"]
-    assert res["deep_status"] == "ran"
-    assert set(res["deep"]["runs"]) == {"soft-dqn, alpha 1", "soft-dqn, alpha 0.1", "soft-dqn, alpha 0.01", "dqn"}
-    assert "q_learning_limit_cartpole.png" in out["figures"]
+    res = qll.compute(tmp_path / "ok", quick=False, seeds=2)
+    assert res["deep_status"] == "ran", res.get("deep_traceback")
+    runs = res["deep"]["runs"]
+    assert list(runs) == ["soft-dqn, alpha 1", "soft-dqn, alpha 0.1", "soft-dqn, alpha 0.01", "dqn"]
+    assert runs["dqn"]["agreement_with_dqn"] is None
+    soft = runs["soft-dqn, alpha 0.01"]
+    agree = np.mean(soft["_actions"] == runs["dqn"]["_actions"], axis=1)  # [seeds], same seed
+    assert soft["agreement_with_dqn"]["mean"] == pytest.approx(agree.mean(), rel=1e-9)
+    assert res["deep"]["dqn_seed_agreement"]["n"] == 1
+    out = three_parts(qll, res, tmp_path / "ok", quick=False, seeds=2)
+    assert out["figures"] == ["q_learning_limit_tabular.png", "q_learning_limit_cartpole.png"]
 
-    def broken(cfg):
-        raise ImportError("soft-dqn is not available")
-
-    monkeypatch.setattr(softrl, "train", broken)
-    report = qll.run(tmp_path / "guard", quick=False, seeds=1)
-    report.write()
-    res = json.loads((tmp_path / "guard" / "results.json").read_text())
-    assert res["results"]["deep_status"].startswith("not run: ImportError")
-    assert res["all_checks_passed"]  # the exact tabular part still stands
-    assert "**Not run.**" in (tmp_path / "guard" / "report.md").read_text()
+    monkeypatch.setattr(softrl, "train", broken_train)
+    res = qll.compute(tmp_path / "guard", quick=False, seeds=1)
+    assert res["deep_status"] == "not run: ImportError: soft-dqn is not available" and "deep" not in res
+    assert "ImportError" in res["deep_traceback"]
+    assert len(res["checks"]) == 7 and all(c.passed for c in res["checks"])  # the exact tabular part still stands
+    qll.reading(res, Report("x", "x", tmp_path / "guard", False, 1, claim="c"), [Figure("t.png", "t")], False)
 
 
 # ----- the three parts' plumbing ---------------------------------------------------------------------

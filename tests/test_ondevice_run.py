@@ -63,6 +63,8 @@ def test_eval_plot_and_policy_of_a_jax_run(tmp_path, capsys):
     assert (tmp_path / "c.png").stat().st_size > 0
     policy = load_policy(d, seed_index=1)
     assert policy.meta["env_id"] == "CartPole-v1" and policy.meta["step"] == 90
+    best = load_policy(d / "best_policy")  # the evaluation (60 or 90) with the best median return
+    assert best.meta["step"] in (60, 90) and len(best.meta["eval_return"]) == 2
     env = gym.make("CartPole-v1")
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(policy(obs))

@@ -100,3 +100,28 @@ def test_no_project_no_writer_and_missing_wandb_names_the_extra(tmp_path, monkey
     with pytest.raises(ImportError, match=r"pip install 'softrl\[wandb\]'") as info:
         make_writer("p", tmp_path, [0])
     assert "\n" not in str(info.value)
+
+
+def test_train_with_wandb_logs_what_the_csv_logs(tmp_path, monkeypatch):
+    from softrl.cli import main as cli_main
+    from softrl.log import read_csv
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_DIR", raising=False)  # default: the run directory
+    run_dir = tmp_path / "run"
+    args = ["train", "sac", "--seeds", "2", "--total-steps", "200", "--learning-starts", "100", "--eval-every", "100",
+            "--eval-episodes", "1", "--log-every", "100", "--checkpoint-every", "0", "--hidden", "16", "16",
+            "--batch-size", "32", "--no-progress", "--run-dir", str(run_dir), "--wandb", "softrl-test"]
+    assert cli_main(args) == 0
+    runs = _offline_runs(run_dir)
+    assert set(runs) == {"run-seed0", "run-seed1"}
+    for seed in (0, 1):
+        group, config, rows = runs[f"run-seed{seed}"]
+        assert group == "run" and config["seed"] == seed and config["wandb"] == "softrl-test"
+        evals = [(r[STEP_METRIC], r["eval/mean_return"]) for r in rows if "eval/mean_return" in r]
+        csv_rows = read_csv(run_dir / f"seed_{seed}" / "eval.csv")
+        assert evals == [(int(r["step"]), pytest.approx(r["mean_return"], rel=1e-6)) for r in csv_rows]
+        assert [r[STEP_METRIC] for r in rows if "train/critic_loss" in r] == [100, 200]
+        episodes = [r for r in rows if "episodes/return" in r]
+        assert len(episodes) == len(read_csv(run_dir / f"seed_{seed}" / "episodes.csv")) == 1

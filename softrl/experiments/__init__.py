@@ -5,9 +5,8 @@ DIR/report.md (what was run, the budget, tables, figures, an honest reading), DI
 (every number in the report, plus the identity checks) and the PNG figures the report embeds.
 
 Every experiment module has `NAME`, `SUMMARY` and `run(out, quick, seeds) -> Report`, and uses only
-the public API (`softrl.tabular`, `softrl.backups`, `softrl.train`, `softrl.rollout`). The experiments that have
-been split (satisficing, distribution-matching, one-step-vs-maxent, exploration, robustness) do it in three parts
-that `run` calls in turn: `compute(...) -> results`, a plain dict of numbers with its identity checks under
+the public API (`softrl.tabular`, `softrl.backups`, `softrl.train`, `softrl.rollout`). Each does its work in
+three parts that `run` calls in turn: `compute(...) -> results`, a plain dict of numbers with its identity checks under
 "checks" (what results.json holds; keys starting with "_" are figure-only data, left out of it), then
 `figures(results, out) -> [Figure]`, then `reading(results, report, ...)`, which writes the markdown. Tests check
 the numbers of `compute()`, not the markdown. Episodes are played by `softrl.rollout.rollout`.

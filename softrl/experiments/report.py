@@ -369,3 +369,18 @@ def train_or_resume(cfg, on_mismatch: str = "error", log=print):
     if has_checkpoint(run_dir):
         return train(cfg, resume=run_dir), "resumed"
     return train(cfg), "trained"
+
+
+def cis_overlap(cis: Sequence[dict[str, Any]]) -> bool:
+    """Whether `mean_ci` intervals share a point (an interval of a single seed counts as its mean)."""
+    lo = max(c["lo"] if c["lo"] is not None else c["mean"] for c in cis)
+    hi = min(c["hi"] if c["hi"] is not None else c["mean"] for c in cis)
+    return bool(lo <= hi)
+
+
+def finish_figure(fig, out: Path, filename: str, caption: str, title: str | None = None, fontsize: int = 12) -> Figure:
+    """The last step of a `figures()` helper: the figure's suptitle (when given), a tight layout, `save_figure`."""
+    if title is not None:
+        fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    return save_figure(fig, out, filename, caption)
