@@ -178,8 +178,8 @@ def choose_preset(cmd: TrainCommand) -> presets.Preset | None:
         if name is not None:
             raise ValueError(f"--no-preset with --preset {name}: give one of them")
         return None
-    if name is None:
-        return presets.resolve(cmd.algo, cmd.env)
+    if name is None:  # a jax/ env takes its gymnasium twin's preset (same dynamics)
+        return presets.resolve(cmd.algo, cmd.env.removeprefix("jax/"))
     full = name if name.split("/", 1)[0] in ALGOS else f"{cmd.algo}/{name}"
     if full not in presets.preset_names():
         mine = [n for n in presets.preset_names() if n.startswith(f"{cmd.algo}/")]
@@ -206,6 +206,11 @@ def new_config(cmd: TrainCommand, args: list[str]) -> tuple[TrainConfig, presets
 
 def check_env(cfg: TrainConfig) -> None:
     """Build the env once (EnvError in one line if it cannot be built or softrl cannot use its spaces)."""
+    if cfg.env.startswith("jax/"):  # a JAX env (the on-device loop): ValueError in one line for an unknown id
+        from softrl import jaxenv
+
+        jaxenv.make(cfg.env)
+        return
     env = make_env(cfg.env, **(cfg.env_kwargs or {}))
     try:
         env_spec(env)

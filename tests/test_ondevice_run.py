@@ -17,7 +17,7 @@ from softrl.policy import load_policy
 
 ARGS = ["--env", "jax/CartPole-v1", "--seeds", "2", "--learning-starts", "30", "--buffer-size", "64",
         "--hidden", "8", "--batch-size", "8", "--epsilon-decay-steps", "50", "--eval-episodes", "2",
-        "--log-every", "20", "--eval-every", "60", "--checkpoint-every", "40", "--no-progress"]
+        "--log-every", "20", "--eval-every", "60", "--checkpoint-every", "40", "--no-progress", "--no-preset"]
 
 
 def _final(run_dir):
