@@ -434,7 +434,7 @@ def trial(ctx: Ctx, key: str) -> dict:
         expect = out.pop("resume_expect", None)
         out.update(resume_rc=r["rc"], resume_said=last_line(r["err"]), notes=[
             ln for ln in r["err"].splitlines() if ln.startswith("softrl: note")])
-        if expect is not None and expect not in r["err"]:
+        if (expect is not None and expect not in r["err"]) or not clean(r["err"]):
             out["message_ok"] = False
         detect = out.pop("detect", None)
         if detect is not None:
