@@ -331,8 +331,9 @@ def main(argv: list[str] | None = None) -> int:
             CallbackError) as err:
         print(f"softrl: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:
-        print(f"softrl: {err}", file=sys.stderr)
+    except KeyboardInterrupt as err:  # empty when a second Ctrl-C stops at once: then say that much
+        print(f"softrl: {str(err) or 'interrupted; resume from the last checkpoint: softrl train --resume RUN_DIR'}",
+              file=sys.stderr)
         return 130
 
 
