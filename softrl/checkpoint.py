@@ -35,6 +35,7 @@ FORMAT = "softrl-checkpoint"
 VERSION = 2
 ARRAYS = "arrays.safetensors"
 META = "meta.json"
+META_SHA = "meta_sha256"
 KEEP = 2
 _MAX_HEADER = 64 << 20
 _DTYPES = {"bool": "BOOL", "uint8": "U8", "int8": "I8", "int16": "I16", "uint16": "U16", "float16": "F16",
@@ -185,6 +186,7 @@ def save(root: Path, step: int, meta: dict[str, Any], tensors: dict[str, Tensor]
         info = {name: {"dtype": np.dtype(t.dtype).name, "shape": list(t.shape)} for name, t in tensors.items()}
         body = {"format": FORMAT, "version": VERSION, "step": step, **meta,
                 "arrays": {"file": ARRAYS, "sha256": sha, "bytes": size, "tensors": info}}
+        body[META_SHA] = _meta_digest(body)
         with open(tmp / META, "w") as f:
             json.dump(body, f, indent=1)
             f.flush()
@@ -202,6 +204,13 @@ def save(root: Path, step: int, meta: dict[str, Any], tensors: dict[str, Tensor]
     return final
 
 
+def _meta_digest(body: dict[str, Any]) -> str:
+    """sha256 of meta.json's content (canonical JSON without the digest itself): the array file's own digest
+    lives in meta.json, so a flipped bit in meta.json (an env-state number, a key, the step) must be caught too."""
+    rest = {k: v for k, v in body.items() if k != META_SHA}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
 def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) of one checkpoint folder, verified. Raises CheckpointError if it is damaged."""
     path = Path(path)
@@ -215,6 +224,11 @@ def load(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         raise CheckpointError(f"{path} is not a softrl checkpoint")
     if meta.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {meta.get('version')}; this softrl reads {VERSION}")
+    if meta.get(META_SHA) != _meta_digest(meta):
+        raise CheckpointError(f"{path / META} is corrupt: its checksum does not match its content")
+    step = meta.get("step")
+    if not isinstance(step, int) or step < 0 or step_dir(path.parent, step) != path:
+        raise CheckpointError(f"{path / META} is corrupt: it names step {meta.get('step')!r}")
     try:
         arrays = meta["arrays"]
         return meta, _read_arrays(path / arrays["file"], arrays["sha256"], arrays["bytes"])

@@ -73,8 +73,14 @@ class RunLogger:
         if self._wandb is not None:
             self._wandb.log(row["step"], seed, kind, row)
 
-    def truncate_after(self, step: int) -> None:
-        """Drop rows logged after `step` (they belong to a run that was interrupted and is now resumed)."""
+    def truncate_after(self, step: int, drop_eval_at_step: bool = False) -> None:
+        """Drop rows logged after `step` (they belong to a run that was interrupted and is now resumed). With
+        `drop_eval_at_step`, the evaluation at `step` goes too: a resumed run that is already at its last step
+        evaluates once more, and its final evaluation must not appear twice."""
+
+        def kept(kind: str, row_step: int) -> bool:
+            return row_step < step or (row_step == step and not (drop_eval_at_step and kind == "eval"))
+
         for s in self.seeds:
             for kind in (*KINDS, "metrics"):
                 p = self.path(s, kind)
@@ -82,11 +88,12 @@ class RunLogger:
                     continue
                 lines = p.read_text().splitlines(keepends=True)
                 if kind == "metrics":
-                    keep = [ln for ln in lines if json.loads(ln).get("step", 0) <= step]
+                    rows_json = [(ln, json.loads(ln)) for ln in lines]
+                    keep = [ln for ln, r in rows_json if kept(r.get("kind", ""), int(r.get("step", 0)))]
                 else:
                     header, rows = lines[:1], lines[1:]
                     idx = next(csv.reader(header)).index("step") if header else 0
-                    keep = header + [ln for ln in rows if int(float(next(csv.reader([ln]))[idx])) <= step]
+                    keep = header + [ln for ln in rows if kept(kind, int(float(next(csv.reader([ln]))[idx])))]
                 tmp = p.with_suffix(p.suffix + ".tmp")
                 tmp.write_text("".join(keep))
                 os.replace(tmp, p)

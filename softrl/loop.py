@@ -444,7 +444,7 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
         (run_dir / "summary.json").unlink(missing_ok=True)  # the run is not finished (again)
         run.logger = RunLogger(run_dir, seeds, cfg.tensorboard, wandb_project=getattr(cfg, "wandb", None),
                                wandb_config=config_to_dict(cfg))
-        run.logger.truncate_after(run.start)
+        run.logger.truncate_after(run.start, drop_eval_at_step=run.start >= cfg.total_steps)
         if resume is None:
             _save(run, 0)  # a run stopped before its first scheduled checkpoint can still be resumed
     except BaseException:

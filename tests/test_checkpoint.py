@@ -113,3 +113,28 @@ def test_env_state_encoding_is_json_plus_arrays_and_exact():
     assert other.random() == rng.random()
     with pytest.raises(CheckpointError, match="without pickle"):
         checkpoint.encode_state({"obj": object()}, "envs", {})
+
+
+def test_a_flipped_bit_in_meta_json_falls_back_to_the_previous_checkpoint(tmp_path):
+    """meta.json holds the array file's digest and the env states, so it carries its own digest too: a changed
+    number, key or step makes the newest checkpoint unreadable (and the previous one is used), never silently
+    different."""
+    import json as _json
+
+    from softrl import checkpoint as ck
+
+    tensors = {"v": ck.tensor(np.ones(3, np.float32))}
+    ck.save(tmp_path, 100, {"envs": {"t": 7}}, tensors)
+    ck.save(tmp_path, 200, {"envs": {"t": 8}}, tensors)
+    newest = ck.step_dir(tmp_path, 200) / ck.META
+    text = newest.read_text()
+    for old, new in (('"t": 8', '"t": 6'), ('"step": 200', '"step": 300'), ('"envs"', '"envz"')):
+        assert old in text
+        newest.write_text(text.replace(old, new))
+        notes: list[str] = []
+        meta, _, path = ck.load_latest(tmp_path, notes.append)
+        assert meta["step"] == 100 and meta["envs"] == {"t": 7} and path.name.endswith("100")
+        assert len(notes) == 1 and "corrupt" in notes[0]
+    newest.write_text(text)
+    meta, _, _ = ck.load_latest(tmp_path, lambda m: None)
+    assert meta["step"] == 200 and _json.loads(text)["envs"] == {"t": 8}

@@ -119,3 +119,16 @@ def test_options_given_with_resume_are_applied_or_refused(reference, capsys):
     evals = [r.split(",")[0] for r in (reference / "seed_0" / "eval.csv").read_text().splitlines()[1:]]
     assert evals == ["400", "425", "450"]
     assert final_arrays(reference)[0] == 450
+
+
+def test_resuming_a_finished_run_logs_its_final_evaluation_once(tmp_path, reference):
+    """A finished run resumed at its own total_steps evaluates again; eval.csv and metrics.jsonl keep one row."""
+    import shutil
+
+    d = tmp_path / "run"
+    shutil.copytree(reference, d)
+    before = (d / "seed_0" / "eval.csv").read_text()
+    assert cli_main(["train", "--resume", str(d), "--no-progress"]) == 0
+    assert (d / "seed_0" / "eval.csv").read_text() == before
+    evals = [json.loads(ln) for ln in (d / "seed_0" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in evals if r["kind"] == "eval"] == [TOTAL]
