@@ -715,7 +715,8 @@ def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainC
 
 
 def _run_agent(cfg: TrainConfig) -> Agent:
-    if isinstance(cfg.env, str) and cfg.env.startswith("jax/"):  # the on-device loop's cached agent: its compiled evaluation is reused
+    # the on-device loop's cached agent: its compiled evaluation is reused
+    if isinstance(cfg.env, str) and cfg.env.startswith("jax/"):
         from softrl import ondevice
 
         return ondevice._agent(cfg.algo, cfg.agent, cfg.env)
