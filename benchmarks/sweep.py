@@ -2,16 +2,20 @@
 
 Workload (issue 15, item 6): SAC on Pendulum-v1, 4 fixed alphas x 4 seeds, 10k env steps each.
 Contenders, each timed from start to the last process's exit:
-- `sweep`: one `softrl sweep` (local Ray; the alphas are one trial, its agents each vmap the 4 seeds);
+- `sweep`: one `softrl sweep` (local Ray; the fixed alphas make one trial, whose 4 x 4 = 16 agents are one
+  packed, jitted program: softrl.packed);
 - `train`: 16 `softrl train --seeds 1` processes, two at a time;
-- `sb3`, `sbx`: 16 runs of benchmarks/peers.py's SAC (run by the benchmark venv's Python), two at a time.
-  peers.py fixes alpha by its own defaults (auto-tuned), so these time the same number of env steps and
-  updates, not the same alphas.
+- `sb3`, `sbx`: 16 runs of benchmarks/peers.py's SAC (run by the benchmark venv's Python, --bench-python),
+  two at a time. peers.py fixes alpha by its own defaults (auto-tuned), so these time the same number of env
+  steps and updates, not the same alphas. SB3/SBX (and torch) are only in the bench extra
+  (benchmarks/requirements-bench.txt), not in softrl's environment: without that Python these contenders
+  are reported as skipped.
 
+Every contender uses the same loop settings (softrl's defaults: 1000 random steps, eval every 5000 steps).
 Prints one JSON line per contender: {"contender", "wall_s", "runs", "total_steps", ...}. Never run two
-benchmarks at once. Example (the full workload takes tens of minutes on 2 cores)::
+benchmarks at once. The full workload (the integrator's command, on a quiet machine)::
 
-    python benchmarks/sweep.py --contenders sweep train --total-steps 10000
+    python benchmarks/sweep.py --contenders sweep train sb3 sbx --total-steps 10000
 """
 
 from __future__ import annotations
@@ -30,28 +34,34 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"))
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu"), **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
-def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+def _run(cmd: list[str], **extra: str) -> None:
+    proc = subprocess.run(cmd, env=_env(**extra), capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
 
 
 def _common(args) -> list[str]:
-    return ["--total-steps", str(args.total_steps), "--hidden", "256", "256"]
+    return ["--total-steps", str(args.total_steps), "--hidden", *map(str, args.hidden)]
 
 
-def time_sweep(args, work: Path) -> dict:
-    cmd = [sys.executable, "-m", "softrl.sweep", "sac", "--env", args.env, "--seeds", str(args.seeds),
-           "--grid", "alpha=" + ",".join(args.alphas), "--out", str(work / "sweep"), *_common(args)]
+def time_sweep(args, work: Path, name: str) -> dict:
+    """`sweep`: Ray runs as many trials at once as there are CPUs (1 CPU per trial), each trial's XLA using
+    every core; `sweep-serial`: one trial at a time (all CPUs per trial); `sweep-1thread`: 1 CPU per trial and
+    single-threaded XLA (each trial on about one core). The three differ only with several trials (--env A B)."""
+    cpus = str(os.cpu_count() or 1) if name == "sweep-serial" else "1"
+    extra = {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false"} if name == "sweep-1thread" else {}
+    cmd = [sys.executable, "-m", "softrl.sweep", "sac", "--env", *args.env, "--seeds", str(args.seeds),
+           "--grid", "alpha=" + ",".join(args.alphas), "--out", str(work / name), "--cpus-per-trial", cpus,
+           *_common(args)]
     t0 = time.perf_counter()
-    _run(cmd)
-    return {"wall_s": time.perf_counter() - t0, "runs": len(args.alphas) * args.seeds}
+    _run(cmd, **extra)
+    return {"wall_s": time.perf_counter() - t0, "runs": len(args.alphas) * args.seeds * len(args.env)}
 
 
 def time_parallel(cmds: list[list[str]], at_once: int) -> float:
@@ -62,26 +72,28 @@ def time_parallel(cmds: list[list[str]], at_once: int) -> float:
 
 
 def time_train(args, work: Path) -> dict:
-    cmds = [[sys.executable, "-m", "softrl.cli", "train", "sac", "--env", args.env, "--seeds", "1", "--seed", str(s),
-             "--alpha", a, "--no-progress", "--run-dir", str(work / f"train-{a}-{s}"), *_common(args)]
-            for a in args.alphas for s in range(args.seeds)]
+    cmds = [[sys.executable, "-m", "softrl.cli", "train", "sac", "--env", e, "--seeds", "1", "--seed", str(s),
+             "--alpha", a, "--no-progress", "--run-dir", str(work / f"train-{e}-{a}-{s}"), *_common(args)]
+            for e in args.env for a in args.alphas for s in range(args.seeds)]
     return {"wall_s": time_parallel(cmds, args.at_once), "runs": len(cmds)}
 
 
 def time_peer(args, peer: str) -> dict:
-    cmds = [[args.bench_python, str(ROOT / "benchmarks" / "peers.py"), "--peer", peer, "--env", args.env,
+    cmds = [[args.bench_python, str(ROOT / "benchmarks" / "peers.py"), "--peer", peer, "--env", e,
              "--steps", str(args.total_steps - args.learning_starts), "--learning-starts", str(args.learning_starts),
-             "--seed", str(s)] for _ in args.alphas for s in range(args.seeds)]
+             "--seed", str(s)] for e in args.env for _ in args.alphas for s in range(args.seeds)]
     return {"wall_s": time_parallel(cmds, args.at_once), "runs": len(cmds)}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--contenders", nargs="+", default=["sweep", "train", "sb3", "sbx"])
-    p.add_argument("--env", default="Pendulum-v1")
+    p.add_argument("--contenders", nargs="+", default=["sweep", "train", "sb3", "sbx"],
+                   help="sweep, sweep-serial, sweep-1thread, train, sb3, sbx")
+    p.add_argument("--env", nargs="+", default=["Pendulum-v1"], help="several envs make several trials")
     p.add_argument("--alphas", nargs="+", default=["0.05", "0.1", "0.2", "0.4"])
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--total-steps", type=int, default=10_000)
+    p.add_argument("--hidden", type=int, nargs="+", default=[256, 256])
     p.add_argument("--learning-starts", type=int, default=1_000, help="peers only (softrl's default is 1000)")
     p.add_argument("--at-once", type=int, default=2, help="separate processes running at once")
     p.add_argument("--bench-python", default=os.environ.get("BENCH_PYTHON", "/work/benchvenv/bin/python"))
@@ -89,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="softrl-sweep-bench-"))
     try:
         for name in args.contenders:
-            if name == "sweep":
-                rec = time_sweep(args, work)
+            if name in ("sweep", "sweep-serial", "sweep-1thread"):
+                rec = time_sweep(args, work, name)
             elif name == "train":
                 rec = time_train(args, work)
             elif name in ("sb3", "sbx"):
+                if not Path(args.bench_python).exists():
+                    print(json.dumps({"contender": name, "skipped": f"no benchmark Python at {args.bench_python} "
+                                      "(SB3/SBX need benchmarks/requirements-bench.txt)"}), flush=True)
+                    continue
                 rec = time_peer(args, name)
             else:
                 raise SystemExit(f"unknown contender {name!r}")

@@ -16,7 +16,7 @@ import psutil  # noqa: E402  (a Ray dependency)
 import ray  # noqa: E402
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from softrl import checkpoint  # noqa: E402
+from softrl import checkpoint, rundir  # noqa: E402
 from softrl.config import AgentConfig  # noqa: E402
 from softrl.loop import TrainConfig  # noqa: E402
 from softrl.sweep import make_spec, runner, trials  # noqa: E402
@@ -32,12 +32,6 @@ def _node_of(pid: int, nodes) -> object:
     raise AssertionError(f"worker {pid} belongs to no worker node")
 
 
-def _leaves(tree):
-    import jax
-
-    return [np.asarray(x) for x in jax.tree.leaves(tree)]
-
-
 def test_killed_node_trial_resumes_bitwise(tmp_path):
     base = TrainConfig(learning_starts=100, eval_every=0, eval_episodes=1, checkpoint_every=100,
                        agent=AgentConfig(hidden=(16, 16), batch_size=32))
@@ -50,13 +44,13 @@ def test_killed_node_trial_resumes_bitwise(tmp_path):
         remote = ray.remote(num_cpus=1, max_retries=runner.MAX_RETRIES)(runner.run_trial)
         reference = remote.remote(spec.to_json(), trial.to_json(), str(tmp_path / "reference"))
         killed = remote.remote(spec.to_json(), trial.to_json(), str(tmp_path / "killed"))
-        agent_dir = tmp_path / "killed" / trial.name / "agent_00"
+        packed_dir = tmp_path / "killed" / trial.name / "packed"  # the trial's combined checkpoints
         deadline = time.monotonic() + 600
-        while not (agent_dir / "checkpoint.pkl").exists():  # the first checkpoint (step 100) is written
+        while _newest_step(packed_dir) < 100:  # the first scheduled checkpoint (step 100) is written
             assert time.monotonic() < deadline, "trial wrote no checkpoint"
             time.sleep(0.1)
-        assert not (agent_dir / "summary.json").exists(), "trial finished before it could be interrupted"
-        step_at_kill = checkpoint.load(agent_dir / "checkpoint.pkl")["step"]
+        assert not (packed_dir.parent / "agent_00" / "summary.json").exists(), "trial finished before the kill"
+        step_at_kill = _newest_step(packed_dir)
         pid = _worker_pid(tmp_path / "killed" / trial.name)
         cluster.remove_node(_node_of(pid, workers), allow_graceful=False)
         cluster.add_node(num_cpus=1)  # capacity for the reference trial if it ran on the removed node
@@ -69,9 +63,14 @@ def test_killed_node_trial_resumes_bitwise(tmp_path):
     for k in ("agent_00", "agent_01"):
         a, b = tmp_path / "reference" / trial.name / k, tmp_path / "killed" / trial.name / k
         assert (a / "seed_1" / "eval.csv").read_text() == (b / "seed_1" / "eval.csv").read_text()
-        pa, pb = checkpoint.load(a / "checkpoint.pkl"), checkpoint.load(b / "checkpoint.pkl")
-        assert pa["step"] == pb["step"] == 400
-        assert all(np.array_equal(x, y) for x, y in zip(_leaves(pa["agent"]), _leaves(pb["agent"])))
+        (ma, xa, _), (mb, xb, _) = (checkpoint.load_latest(rundir.checkpoints_dir(d), print) for d in (a, b))
+        assert ma["step"] == mb["step"] == 400
+        assert xa.keys() == xb.keys() and all(np.array_equal(xa[k], xb[k]) for k in xa)
+
+
+def _newest_step(run_dir: Path) -> int:
+    found = checkpoint.list_checkpoints(rundir.checkpoints_dir(run_dir))
+    return found[-1][0] if found else -1
 
 
 def _worker_pid(trial_dir: Path) -> int:

@@ -2,7 +2,7 @@
 
 A tiny sweep: SAC, 2 envs x 2 fixed alphas x 2 seeds, 200 steps, 16x16 networks. Then --resume of a copy in
 which one trial was interrupted half-way: only that trial runs, it resumes from its step-100 checkpoints, and
-ends bitwise equal to the uninterrupted sweep.
+ends bitwise equal to the uninterrupted sweep. Each trial is one packed program (softrl.packed).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # before Ray is imported
 import ray  # noqa: E402
 
-from softrl import checkpoint, load_run  # noqa: E402
+from softrl import checkpoint, load_run, rundir  # noqa: E402
 from softrl.report import ReportCommand, run_report  # noqa: E402
 from softrl.sweep import SweepCommand, run_sweep, runner  # noqa: E402
 from softrl.sweep.command import load_sweep  # noqa: E402
@@ -85,16 +85,14 @@ def test_resume_runs_only_the_interrupted_trial_and_matches(finished_sweep, tmp_
         a, b = finished_sweep / "trial_001" / agent, copy / "trial_001" / agent
         for s in ("seed_0", "seed_1"):
             assert (a / s / "eval.csv").read_text() == (b / s / "eval.csv").read_text()
-        pa, pb = checkpoint.load(a / "checkpoint.pkl"), checkpoint.load(b / "checkpoint.pkl")
-        assert pa["step"] == pb["step"] == 200
-        leaves_a, leaves_b = ray_tree_leaves(pa["agent"]), ray_tree_leaves(pb["agent"])
-        assert len(leaves_a) == len(leaves_b) and all(np.array_equal(x, y) for x, y in zip(leaves_a, leaves_b))
+        assert_same_final_checkpoint(a, b, 200)
 
 
-def ray_tree_leaves(tree):
-    import jax
-
-    return [np.asarray(x) for x in jax.tree.leaves(tree)]
+def assert_same_final_checkpoint(a: Path, b: Path, step: int) -> None:
+    """The newest checkpoints of run dirs a and b are at `step` and hold bitwise-equal arrays."""
+    (ma, xa, _), (mb, xb, _) = (checkpoint.load_latest(rundir.checkpoints_dir(d), print) for d in (a, b))
+    assert ma["step"] == mb["step"] == step
+    assert xa.keys() == xb.keys() and all(np.array_equal(xa[k], xb[k]) for k in xa)
 
 
 def test_resume_of_a_finished_sweep_runs_nothing(finished_sweep, capsys):

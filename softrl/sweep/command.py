@@ -82,7 +82,10 @@ class SweepCommand:
     num_cpus: int | None = None
     """Local Ray only: CPUs Ray may use (default: all)."""
     cpus_per_trial: float = 1.0
-    """CPUs Ray reserves for each running trial (trials run at once = CPUs / this)."""
+    """CPUs Ray reserves for each running trial (trials run at once = CPUs / this). A trial's XLA threads are
+    not pinned: measured on 2 shared cores, running 2 trials at once, one at a time (--cpus-per-trial 2), or 2 at
+    once single-threaded (XLA_FLAGS=--xla_cpu_multi_thread_eigen=false) took the same time within noise
+    (benchmarks/RESULTS.md); a packed trial already fills the cores with its vmapped agents."""
     agent: Annotated[AgentConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=AgentConfig)
     """Fixed agent hyperparameters of every trial (e.g. --hidden 16 16); fix a loop option such as
     learning_starts with a one-value grid (--grid learning_starts=100)."""

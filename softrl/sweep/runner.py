@@ -3,20 +3,23 @@
 Layout of a sweep directory:
     OUT/sweep.json                      the spec and its trials (written first; identifies the sweep)
     OUT/trial_000/trial.json            the trial's settings and agents
-    OUT/trial_000/agent_00/...          a `softrl train` run directory (config.json, seed_S/, checkpoints/)
+    OUT/trial_000/packed/               the trial's combined checkpoints: all its agents in one program
+    OUT/trial_000/agent_00/...          a `softrl train` run directory (config.json, seed_S/, and when the
+                                        trial is done summary.json and checkpoints/); see softrl.packed
     OUT/trial_000/summary.json          written last: the trial is finished
 
+A trial trains all its agents (settings x seeds) as one packed, jitted program (`softrl.packed.train_packed`).
+
 Fault tolerance: a Ray task whose worker process or node dies is retried (`max_retries`) on any live
-worker. The retried trial skips agents that have summary.json and resumes the others from their last
-its checkpoints with `softrl.train(cfg, resume=run_dir)`, which continues exactly (same buffers, keys and
-env states as an uninterrupted run); an agent that died before its first checkpoint is restarted clean.
+worker. The retried trial resumes from the newest combined checkpoint in OUT/trial_NNN/packed/, which
+continues exactly (same states, buffers, keys and env states as an uninterrupted run); a trial that died
+before its first checkpoint (step 0, written at once) is restarted clean.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import time
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from softrl.rundir import has_checkpoint
 from softrl.sweep.spec import SweepSpec, Trial, config_for
 
 MAX_RETRIES = 3
+PACKED = "packed"  # the trial's combined run directory (softrl.packed)
 
 
 def use_compile_cache(sweep_dir: Path) -> None:
@@ -46,8 +50,9 @@ def use_compile_cache(sweep_dir: Path) -> None:
 
 
 def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
-    """Train every agent of one trial (resuming any that have a checkpoint); write and return its summary."""
-    from softrl.loop import train
+    """Train every agent of one trial as one packed program (resuming it from its combined checkpoint if it has
+    one); write and return the trial's summary."""
+    from softrl.packed import train_packed
 
     use_compile_cache(Path(sweep_dir))
     spec, trial = SweepSpec.from_json(spec_json), Trial(**trial_json)
@@ -57,21 +62,17 @@ def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
     # Which process runs the trial now (rewritten by a retry): for `ps`, logs, and the fault-injection test.
     (trial_dir / "worker.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     t0 = time.perf_counter()
+    run_dirs = [trial_dir / f"agent_{k:02d}" for k in range(len(trial.agents))]
+    cfgs = [config_for(spec, {**trial.settings, **packed}, run_dir=str(d)) for packed, d in zip(trial.agents, run_dirs)]
+    resumed = False
+    if not all((d / "summary.json").exists() for d in run_dirs):
+        # An attempt that died before its first checkpoint left at most logs: start it clean.
+        resumed = has_checkpoint(trial_dir / PACKED)
+        train_packed(cfgs, trial_dir, resume=resumed)
     agents = []
-    for k, packed in enumerate(trial.agents):
-        run_dir = trial_dir / f"agent_{k:02d}"
-        cfg = config_for(spec, {**trial.settings, **packed}, run_dir=str(run_dir))
-        resumed = False
-        if not (run_dir / "summary.json").exists():
-            if has_checkpoint(run_dir):
-                train(cfg, resume=run_dir)
-                resumed = True
-            else:
-                shutil.rmtree(run_dir, ignore_errors=True)  # logs of an attempt that never checkpointed
-                train(cfg)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        agents.append({"run_dir": run_dir.name, "hypers": packed, "resumed": resumed,
-                       "final_eval": summary["final_eval"]})
+    for packed, d in zip(trial.agents, run_dirs):
+        summary = json.loads((d / "summary.json").read_text())
+        agents.append({"run_dir": d.name, "hypers": packed, "resumed": resumed, "final_eval": summary["final_eval"]})
     out = {"trial": trial.name, "settings": trial.settings, "agents": agents, "wall_s": time.perf_counter() - t0,
            "host": socket.gethostname(), "pid": os.getpid()}
     tmp = trial_dir / "summary.json.tmp"
@@ -112,6 +113,9 @@ def ray_session(address: str | None, num_cpus: int | None):
         yield ray
         return
     if address is None:
+        # Ray starts its workers at niceness 15; a local sweep is the user's own job, and at 15 it loses the CPU
+        # to anything else running (measured: the trial ran at nice 15 beside nice-0 processes).
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False, configure_logging=False)
     else:

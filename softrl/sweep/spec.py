@@ -5,8 +5,7 @@ that changes the compiled program or the environment (algorithm, env, network si
 fixed alpha, and every loop setting), and holds a list of agents that differ only in values that live in
 the agent state (`softrl.agents.ddpg.Hypers`, log-alpha, and the Adam learning rates, which
 `softrl.agents.base.adam` keeps in the optimiser state through `optax.inject_hyperparams`). Those agents
-can be vmapped together with the seeds into one program; until the loop does that, a trial trains them one
-after another, each with all its seeds vmapped.
+are vmapped together with the seeds into one program (`softrl.packed.train_packed`).
 """
 
 from __future__ import annotations
@@ -276,6 +275,8 @@ def is_packable(name: str, value: Any) -> bool:
     """Can agents differing in this value share one compiled program? alpha: only fixed numbers can."""
     if name == "alpha":
         return value != "auto"
+    if name in ("target_entropy", "alpha_lr") and value is None:  # 'the default' is resolved at build time
+        return False
     return name in PACKABLE
 
 
