@@ -252,8 +252,9 @@ def _prepare(p: _Packed, resume: bool) -> None:
         (d / "summary.json").unlink(missing_ok=True)
         loggers.append(RunLogger(d, [int(s) for s in run.seeds if s.setting == h], cfg.tensorboard,  # type: ignore[attr-defined]
                                  wandb_project=getattr(cfg, "wandb", None), wandb_config=config_to_dict(cfg)))
-    run.logger = _SettingLogs(loggers)  # type: ignore[assignment]  (the loop's logger interface)
-    run.logger.truncate_after(run.start)
+    logs = _SettingLogs(loggers)
+    run.logger = logs  # type: ignore[assignment]  (the loop's logger interface)
+    logs.truncate_after(run.start)
     if not resume:
         loop._save(run, 0)
 
