@@ -66,6 +66,9 @@ class EvalCommand:
     """Act with the policy's mode (--no-deterministic / --stochastic samples actions)."""
     stochastic: bool = False
     """Sample actions from the policy (same as --no-deterministic)."""
+    gym: bool = False
+    """For a run trained on a `jax/` env: evaluate on its gymnasium twin (e.g. CartPole-v1 for jax/CartPole-v1)
+    instead of the jax/ env itself (the default, which reproduces the run's final evaluation)."""
     json: bool = False
     """Print one JSON object: {"per_seed": [{"seed", "mean_return", "std_return"}], "median_return"}."""
     video: str | None = None
@@ -175,8 +178,8 @@ def choose_preset(cmd: TrainCommand) -> presets.Preset | None:
         if name is not None:
             raise ValueError(f"--no-preset with --preset {name}: give one of them")
         return None
-    if name is None:
-        return presets.resolve(cmd.algo, cmd.env)
+    if name is None:  # a jax/ env takes its gymnasium twin's preset (same dynamics)
+        return presets.resolve(cmd.algo, cmd.env.removeprefix("jax/"))
     full = name if name.split("/", 1)[0] in ALGOS else f"{cmd.algo}/{name}"
     if full not in presets.preset_names():
         mine = [n for n in presets.preset_names() if n.startswith(f"{cmd.algo}/")]
@@ -203,6 +206,11 @@ def new_config(cmd: TrainCommand, args: list[str]) -> tuple[TrainConfig, presets
 
 def check_env(cfg: TrainConfig) -> None:
     """Build the env once (EnvError in one line if it cannot be built or softrl cannot use its spaces)."""
+    if cfg.env.startswith("jax/"):  # a JAX env (the on-device loop): ValueError in one line for an unknown id
+        from softrl import jaxenv
+
+        jaxenv.make(cfg.env)
+        return
     env = make_env(cfg.env, **(cfg.env_kwargs or {}))
     try:
         env_spec(env)
@@ -262,14 +270,19 @@ def run_eval(cmd: EvalCommand) -> int:
     episodes = cfg.eval_episodes if cmd.episodes is None else cmd.episodes
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
-    returns = evaluate(agent, states, cfg.env, seeds, episodes, deterministic=deterministic, env_kwargs=cfg.env_kwargs)
+    env_id = cfg.env
+    if cmd.gym:
+        from softrl.ondevice_run import gym_twin
+
+        env_id = gym_twin(cfg.env)
+    returns = evaluate(agent, states, env_id, seeds, episodes, deterministic=deterministic, env_kwargs=cfg.env_kwargs)
     out = summarize_returns(seeds, returns)
     if cmd.json:
         print(json.dumps(out))
     else:
         mode = "deterministic" if deterministic else "stochastic"
         kwargs = f" {json.dumps(cfg.env_kwargs)}" if cfg.env_kwargs else ""
-        print(f"{cfg.algo} on {env_label(cfg.env)}{kwargs}, {episodes} {mode} episodes per seed")
+        print(f"{cfg.algo} on {env_label(env_id)}{kwargs}, {episodes} {mode} episodes per seed")
         for row in out["per_seed"]:
             print(f"  seed {row['seed']:>3}: {row['mean_return']:10.2f} +- {row['std_return']:.2f}")
         print(f"  median over seeds: {out['median_return']:.2f}")

@@ -574,6 +574,13 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
     callbacks = tuple(callbacks)
     if not all(callable(c) for c in callbacks):
         raise TypeError("callbacks must be callables f(view) -> softrl.STOP or None")
+    if cfg.env.startswith("jax/"):  # the whole loop on device (softrl.ondevice_run)
+        from softrl import ondevice_run
+
+        if callbacks:
+            raise ValueError(f"callbacks are not supported by the on-device loop ({cfg.env}) yet; train on the "
+                             "gymnasium twin to use them")
+        return ondevice_run.train_run(cfg, resume=resume, overwrite=overwrite)
     run = _start(cfg, resume, overwrite)
     run.callbacks = callbacks
     try:
@@ -674,12 +681,21 @@ def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainC
     if env is not None:
         cfg = dataclasses.replace(cfg, env=env)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    envs = SeedEnvs(cfg.env, seeds[:1], cfg.env_kwargs)
-    agent = make_agent(cfg.algo, cfg.agent, envs.spec)
-    envs.close()
+    agent = _run_agent(cfg)
     template = jax.eval_shape(jax.vmap(agent.init), jnp.stack([jax.random.PRNGKey(s) for s in seeds]))
     states = checkpoint.tree_from("agent", arrays, template, "agent state")
     return cfg, agent, jax.tree.map(jnp.asarray, states), seeds
+
+
+def _run_agent(cfg: TrainConfig) -> Agent:
+    if cfg.env.startswith("jax/"):  # the on-device loop's cached agent: its compiled evaluation is reused
+        from softrl import ondevice
+
+        return ondevice._agent(cfg.algo, cfg.agent, cfg.env)
+    envs = SeedEnvs(cfg.env, [cfg.seed], cfg.env_kwargs)
+    spec = envs.spec
+    envs.close()
+    return make_agent(cfg.algo, cfg.agent, spec)
 
 
 __all__ = ["TrainConfig", "TrainResult", "NonFiniteLossError", "NonFiniteEnvError", "train", "evaluate", "load_run",

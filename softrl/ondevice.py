@@ -248,9 +248,11 @@ def make_step(agent: Agent, env: jaxenv.Env, batch_size: int, learning_starts: i
     return step
 
 
-def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int]) -> Callable[[Any, int], np.ndarray]:
-    """Deterministic returns [N, episodes]: agent i's eval envs reset from PRNGKey(10**6 + seeds[i]) (the
-    gymnasium loop seeds its eval envs 10**6 + seed); every episode runs to its end or the time limit."""
+def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int],
+                  deterministic: bool = True) -> Callable[[Any, int], np.ndarray]:
+    """Returns [N, episodes] (deterministic: the policy's mode): agent i's eval envs reset from
+    PRNGKey(10**6 + seeds[i]) (the gymnasium loop seeds its eval envs 10**6 + seed); every episode runs to
+    its end or the time limit."""
     horizon = env.spec.max_episode_steps
 
     @partial(jax.jit, static_argnums=1)
@@ -263,7 +265,7 @@ def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int]) -> Callable[[
                 env_state, obs, ret, alive = c
                 k_act, k_env = jax.random.split(key)
                 action = jax.vmap(agent.act, in_axes=(None, 0, 0, None))(state, obs, jax.random.split(k_act, episodes),
-                                                                          True)
+                                                                          deterministic)
                 env_state, obs, reward, term, trunc, _ = jax.vmap(env.step)(
                     env_state, to_env_action(env, action), jax.random.split(k_env, episodes))
                 return (env_state, obs, ret + jnp.where(alive, reward, 0.0), alive & ~(term | trunc)), None
@@ -283,13 +285,25 @@ def build(cfg: Any) -> Loop:
     gradient_steps, buffer_size, agent). Raises ValueError for an unknown `jax/` id, a mismatched algorithm,
     or buffers that do not fit in memory."""
     env = jaxenv.make(cfg.env)
-    agent = make_agent(cfg.algo, cfg.agent, agent_spec(env))
+    agent = _agent(cfg.algo, cfg.agent, cfg.env)
     check_buffer_fits(agent.spec, cfg.buffer_size, cfg.seeds)
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
     run_chunk = _compiled_chunk(agent, env, cfg.agent.batch_size, cfg.learning_starts, cfg.train_freq,
                                 cfg.gradient_steps)
     return Loop(agent, env, seeds, lambda: init_carry(agent, env, seeds, cfg.buffer_size, cfg.learning_starts),
-                run_chunk, make_evaluate(agent, env, seeds))
+                run_chunk, _evaluate_fn(agent, env, tuple(seeds), True))
+
+
+@functools.lru_cache(maxsize=32)
+def _agent(algo: str, agent_cfg: Any, env_id: str) -> Agent:
+    """One Agent object per configuration, so that the compiled chunks and evaluations below are reused
+    (a resumed run, or many runs of one configuration in a process, compile once)."""
+    return make_agent(algo, agent_cfg, agent_spec(jaxenv.make(env_id)))
+
+
+@functools.lru_cache(maxsize=32)
+def _evaluate_fn(agent: Agent, env: jaxenv.Env, seeds: tuple[int, ...], deterministic: bool):
+    return make_evaluate(agent, env, list(seeds), deterministic)
 
 
 @functools.lru_cache(maxsize=32)

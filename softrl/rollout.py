@@ -178,6 +178,10 @@ def evaluate(
     step splits it once and gives seed i the i-th of `split(sub, num_seeds)`. `env_id` may also be a zero-argument
     env factory, and `env_kwargs` go to the env's constructor, as in training (`TrainConfig.env/env_kwargs`).
     """
+    if isinstance(env_id, str) and env_id.startswith("jax/"):  # on device (ondevice_run.evaluate); no `key` there
+        from softrl import ondevice_run
+
+        return ondevice_run.evaluate(agent, states, env_id, seeds, episodes, deterministic)
     n = len(seeds)
     envs: str | list[Callable[[], gym.Env]] = env_id if isinstance(env_id, str) and not env_kwargs else \
         [partial(make_env, env_id, **(env_kwargs or {}))] * n

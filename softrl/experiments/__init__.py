@@ -65,8 +65,9 @@ class ExperimentCommand:
     """
     quick: bool = False
     """Tiny budget for a smoke test (tabular parts are exact either way; deep parts shrink or are skipped)."""
-    seeds: int = 3
-    """Seeds: random MDPs / perturbations for tabular parts, agents for deep parts (confidence intervals)."""
+    seeds: int | None = None
+    """Seeds: random MDPs / perturbations for tabular parts, agents for deep parts (confidence intervals).
+    Default: the experiment's own (30 for exploration and robustness's point mass, on device; 3 otherwise)."""
     out: str | None = None
     """Output directory (default: experiments/NAME)."""
 
@@ -75,10 +76,11 @@ def run_experiment(cmd: ExperimentCommand) -> int:
     """Runs `cmd.name`, writes its report and prints where. Returns 0, or 1 if an identity check failed."""
     if cmd.name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {cmd.name!r}; choose one of {', '.join(EXPERIMENTS)}")
-    if cmd.seeds < 1:
+    if cmd.seeds is not None and cmd.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {cmd.seeds}")
     out = Path(cmd.out) if cmd.out else Path("experiments") / cmd.name
-    report = EXPERIMENTS[cmd.name].run(out, quick=cmd.quick, seeds=cmd.seeds)
+    seeds = {} if cmd.seeds is None else {"seeds": cmd.seeds}  # absent: the experiment's default
+    report = EXPERIMENTS[cmd.name].run(out, quick=cmd.quick, **seeds)
     path = report.write()
     n_ok = sum(c.passed for c in report.checks)
     print(f"{cmd.name}: report written to {path} ({len(report.figures)} figure(s), "

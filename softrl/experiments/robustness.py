@@ -84,6 +84,8 @@ class Task:
     force_prob: float = 0.05
     force_duration: int = 5
     published_steps: int = 1_000_000
+    train_env: str | None = None  # the env trained on (default: env_id); a `jax/` twin runs the on-device loop
+    default_seeds: int = 3  # seeds when --seeds is not given
 
 
 SAC_AUTO = Method("sac alpha=auto", "sac", "auto")
@@ -102,7 +104,8 @@ TASKS = (
     Task("point-mass", "softrl/PointReach-v0", 20_000, 1_000, (64, 64), 256, 10,
          {"mass": (0.5, 1.0, 1.5, 2.0, 3.0), "force": (0.0, 0.05, 0.1, 0.2, 0.3),
           "action_noise": (0.0, 0.2, 0.4, 0.8, 1.2), "obstacle": (0.0, 0.1, 0.2, 0.4, 0.6)},
-         POINT_METHODS, force_prob=0.1, force_duration=3, published_steps=0),
+         POINT_METHODS, force_prob=0.1, force_duration=3, published_steps=0, train_env="jax/softrl/PointReach-v0",
+         default_seeds=30),
     Task("hopper", "Hopper-v5", 30_000, 5_000, (256, 256), 256, 3, MUJOCO_SWEEPS, MUJOCO_METHODS),
     Task("halfcheetah", "HalfCheetah-v5", 30_000, 5_000, (256, 256), 256, 3, MUJOCO_SWEEPS, MUJOCO_METHODS),
 )
@@ -110,7 +113,7 @@ QUICK_TASK = Task("point-mass", "softrl/PointReach-v0", 1_500, 500, (32, 32), 64
                   {"mass": (0.5, 1.0, 2.0), "force": (0.0, 0.1, 0.3), "action_noise": (0.0, 0.4, 1.2),
                    "obstacle": (0.0, 0.2, 0.6)},
                   (Method("sac alpha=0.3", "sac", "0.3"), Method("ddpg", "ddpg")),
-                  force_prob=0.1, force_duration=3, published_steps=0)
+                  force_prob=0.1, force_duration=3, published_steps=0, train_env="jax/softrl/PointReach-v0")
 LOG_KINDS = ("mass", "friction")  # scales: log level axis
 UNITS = {"mass": "body-mass scale (x nominal)", "friction": "friction scale (x nominal)",
          "force": "force-pulse size", "action_noise": "action-noise std (half action ranges)",
@@ -189,7 +192,7 @@ def _train_config(task: Task, method: Method, n_seeds: int, run_dir: Path, progr
     from softrl import AgentConfig, TrainConfig
 
     return TrainConfig(
-        algo=method.algo, env=task.env_id, seed=0, seeds=n_seeds, total_steps=task.total_steps,
+        algo=method.algo, env=task.train_env or task.env_id, seed=0, seeds=n_seeds, total_steps=task.total_steps,
         learning_starts=task.learning_starts, eval_every=0, eval_episodes=task.episodes,
         log_every=max(task.total_steps // 20, 100), checkpoint_every=max(task.total_steps // 5, 1_000),
         buffer_size=task.total_steps, run_dir=str(run_dir), progress=progress,
@@ -542,13 +545,17 @@ def _reading(report: Report, results: dict, quick: bool, not_run: list[str]) -> 
     report.para(text)
 
 
-def compute(out: Path, quick: bool, seeds: int, tasks: tuple[str, ...] | None = None) -> dict:
+def task_seeds(task: Task, quick: bool, seeds: int | None) -> int:
+    """Seeds of one task: 1 in quick mode, else --seeds, else the task's default (30 for the point mass)."""
+    return 1 if quick else (task.default_seeds if seeds is None else seeds)
+
+
+def compute(out: Path, quick: bool, seeds: int | None, tasks: tuple[str, ...] | None = None) -> dict:
     """Trains and evaluates every method of the chosen tasks (see `_select_tasks`), and checks the wrappers."""
     chosen, not_run = _select_tasks(quick, tasks)
-    n_seeds = 1 if quick else seeds
     task_ids = sorted({t.env_id for t in chosen} | {"softrl/PointReach-v0", "HalfCheetah-v5"})
     wrappers = wrapper_checks(task_ids)
-    results = {task.key: _run_task(Path(out), task, n_seeds, quick) for task in chosen}
+    results = {task.key: _run_task(Path(out), task, task_seeds(task, quick, seeds), quick) for task in chosen}
     return {"wrapper_checks": wrappers, "tasks": results, "tasks_not_run": not_run, "curve_policy": "stochastic",
             "checks": _checks(wrappers, results)}
 
@@ -576,30 +583,34 @@ def _checks(wrappers: dict, results: dict) -> list[Check]:
     ]
 
 
-def run(out: Path, quick: bool = False, seeds: int = 3, tasks: tuple[str, ...] | None = None) -> Report:
-    """Train each method on the nominal task(s), evaluate on unseen perturbations, report curves and AUCs."""
+def run(out: Path, quick: bool = False, seeds: int | None = None, tasks: tuple[str, ...] | None = None) -> Report:
+    """Train each method on the nominal task(s), evaluate on unseen perturbations, report curves and AUCs.
+    `seeds`: per task (default: each task's `default_seeds`, 30 for the point mass, 3 for MuJoCo)."""
     chosen, not_run = _select_tasks(quick, tasks)
-    n_seeds = 1 if quick else seeds
     if quick:
         budget = ("Quick smoke test: point mass only, 2 methods (SAC alpha 0.3, DDPG) x 1 seed x 1,500 env steps, "
                   "32x32 networks, 3 levels per perturbation, 2 episodes each (~1-2 min on 2 CPU cores). "
                   "Eysenbach & Levine 2021 train for about 1M steps per MuJoCo task.")
     else:
         budget = (
-            "; ".join(f"{t.env_id}: {t.total_steps:,} env steps x {n_seeds} seeds x {len(t.methods)} methods"
+            "; ".join(f"{t.train_env or t.env_id}: {t.total_steps:,} env steps x {task_seeds(t, quick, seeds)} seeds x "
+                      f"{len(t.methods)} methods"
                       + (f" (published SAC/TD3 budgets: ~{t.published_steps:,} steps, so "
                          f"{t.total_steps / t.published_steps:.0%} of it)" if t.published_steps
                          else " (our version of their 2-D task; no published budget)")
                       for t in TASKS)
-            + ". Measured on 2 CPU cores: point mass 17 min; Hopper and HalfCheetah ~65-70 min each, trained side by "
-              "side (two processes, one core each: SOFTRL_ROBUSTNESS_TASKS=hopper and =halfcheetah with "
+            + ". The point mass trains on its JAX twin (the on-device loop, all seeds in one compiled program); "
+              "evaluation steps the gymnasium env with the perturbation wrappers. Measured on 2 CPU cores before "
+              "the on-device loop (3 seeds): point mass 17 min; Hopper and HalfCheetah ~65-70 min each, trained side "
+              "by side (two processes, one core each: SOFTRL_ROBUSTNESS_TASKS=hopper and =halfcheetah with "
               "XLA_FLAGS=--xla_cpu_multi_thread_eigen=false, 7-13 min per method) plus 15-60 s of evaluation per "
               "method; ~2.5 h of machine time in all. Resumable: finished runs are reused, partial ones resumed, "
               "so it can be spread over sessions. This invocation ran: " + ", ".join(t.key for t in chosen)
             + (f"; not run: {', '.join(not_run)}." if not_run else ".")
         )
     report = Report(
-        NAME, "Robustness of MaxEnt policies to unseen perturbations (Eq. 27)", out, quick, seeds,
+        NAME, "Robustness of MaxEnt policies to unseen perturbations (Eq. 27)", out, quick,
+        max(task_seeds(t, quick, seeds) for t in chosen),
         claim="Section 5.1, Robustness: \"Because we're learning many ways of solving the task, we should still be "
               "able to solve the task if one of those strategies is disabled.\" Eq. 27 (Eysenbach & Levine 2021): "
               "f(J_MaxEnt(pi; p, r)) <= min over nearby (p~, r~) of E_{p~, pi}[sum_t r~], so a MaxEnt policy trained "
