@@ -83,6 +83,7 @@ class Carry(NamedTuple):
 def _random_action(agent: Agent, key: Array) -> Array:
     if agent.spec.num_actions is not None:
         return jax.random.randint(key, (), 0, agent.spec.num_actions)
+    assert agent.spec.action_dim is not None  # continuous
     return jax.random.uniform(key, (agent.spec.action_dim,), jnp.float32, -1.0, 1.0)
 
 
@@ -300,7 +301,7 @@ def _write_policy(run: _Run, name: str, step: int, eval_return: np.ndarray | Non
     env = run.envs.envs[0]
     try:
         save_policy(run.run_dir / name, algo=run.cfg.algo, agent_config=run.cfg.agent, spec=run.agent.spec,
-                    states=run.carry.agent, seeds=run.seeds, env_id=run.cfg.env,
+                    states=run.carry.agent, seeds=run.seeds, env_id=env_label(run.cfg.env),
                     env_kwargs=getattr(run.cfg, "env_kwargs", None), obs_space=env.observation_space,
                     action_space=env.action_space, step=step, eval_return=eval_return)
     except OSError as err:
@@ -574,7 +575,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
     callbacks = tuple(callbacks)
     if not all(callable(c) for c in callbacks):
         raise TypeError("callbacks must be callables f(view) -> softrl.STOP or None")
-    if cfg.env.startswith("jax/"):  # the whole loop on device (softrl.ondevice_run)
+    if env_label(cfg.env).startswith("jax/"):  # the whole loop on device (softrl.ondevice_run)
         from softrl import ondevice_run
 
         if callbacks:
@@ -688,7 +689,7 @@ def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainC
 
 
 def _run_agent(cfg: TrainConfig) -> Agent:
-    if cfg.env.startswith("jax/"):  # the on-device loop's cached agent: its compiled evaluation is reused
+    if env_label(cfg.env).startswith("jax/"):  # the on-device loop's cached agent: its compiled evaluation is reused
         from softrl import ondevice
 
         return ondevice._agent(cfg.algo, cfg.agent, cfg.env)

@@ -218,7 +218,7 @@ def _open(cfgs: list[TrainConfig], trial_dir: Path, resume: bool) -> _Packed:
         for d in agent_dirs:
             keep = resume and rundir.holds_run(d)
             locks.append(rundir.open_run_dir(d, resume=keep, overwrite=not keep, note=loop._note))
-        seeds = [AgentSeed(c.seed + j, h) for h, c in enumerate(cfgs) for j in range(n_seeds)]
+        seeds: list[int] = [AgentSeed(c.seed + j, h) for h, c in enumerate(cfgs) for j in range(n_seeds)]
         envs = SeedEnvs(tcfg.env, seeds, tcfg.env_kwargs)
         agent = make_agent(tcfg.algo, tcfg.agent, envs.spec)
         carry = loop._init(agent, tcfg, envs, seeds)
