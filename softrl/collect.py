@@ -113,36 +113,59 @@ def env_spec(env: gym.Env) -> EnvSpec:
             raise EnvError(f"observation space {obs_space} is not supported (Box or Discrete only)")
     else:
         obs_dim = int(np.prod(obs_space.shape))
+    # Observations with more than one axis keep their shape in the spec; `agents.resolve_spec` decides whether
+    # the agent sees them so (a CNN torso) or flattened.
+    shape = tuple(int(d) for d in obs_space.shape) if isinstance(obs_space, gym.spaces.Box) else ()
+    obs_shape = shape if len(shape) > 1 else None
     if isinstance(act_space, gym.spaces.Box):
         if not (np.all(np.isfinite(act_space.low)) and np.all(np.isfinite(act_space.high))):
             raise EnvError(f"continuous actions need finite bounds, got {act_space}")
-        return EnvSpec(obs_dim=obs_dim, action_dim=int(np.prod(act_space.shape)))
+        return EnvSpec(obs_dim=obs_dim, action_dim=int(np.prod(act_space.shape)), obs_shape=obs_shape)
     if isinstance(act_space, gym.spaces.Discrete):
-        return EnvSpec(obs_dim=obs_dim, num_actions=int(act_space.n))
+        return EnvSpec(obs_dim=obs_dim, num_actions=int(act_space.n), obs_shape=obs_shape)
     raise EnvError(f"action space {act_space} is not supported (Box or Discrete only)")
 
 
 class ObsFlattener:
-    """Observations as flat float32 vectors (one-hot for Discrete observation spaces)."""
+    """Observations as flat float32 vectors (one-hot for Discrete observation spaces); with `keep_shape`,
+    Box observations keep their shape (images [H, W, C] for a CNN torso)."""
 
-    def __init__(self, space: gym.Space):
+    def __init__(self, space: gym.Space, keep_shape: bool = False):
         self.one_hot = int(space.n) if isinstance(space, gym.spaces.Discrete) else 0
+        self.keep_shape = keep_shape and not self.one_hot
 
     def __call__(self, obs: Any) -> np.ndarray:
         if self.one_hot:
             out = np.zeros(self.one_hot, np.float32)
             out[int(obs)] = 1.0
             return out
+        if self.keep_shape:
+            return np.asarray(obs, np.float32)
         return np.asarray(obs, np.float32).reshape(-1)
 
 
-class SeedEnvs:
-    """`len(seeds)` independent envs, env i seeded with `seeds[i]` at its first reset."""
+def sub_env_seed(seed: int, j: int) -> int:
+    """Reset seed of env j of a seed's K envs: the seed itself for j = 0 (so K = 1 is the one-env run), else
+    an independent stream drawn from SeedSequence([seed, j])."""
+    if j == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), int(j)]).generate_state(1)[0] & 0x7FFFFFFF)
 
-    def __init__(self, env_id: str | Callable[[], Any], seeds: Sequence[int], env_kwargs: dict | None = None):
+
+class SeedEnvs:
+    """`len(seeds) * num_envs` independent envs: env j of seed i is seeded `sub_env_seed(seeds[i], j)` at its
+    first reset. With num_envs K > 1, observations, actions and transitions carry a [N, K, ...] layout; with
+    K = 1 they are [N, ...], exactly as before K existed."""
+
+    def __init__(self, env_id: str | Callable[[], Any], seeds: Sequence[int], env_kwargs: dict | None = None,
+                 num_envs: int = 1):
+        if num_envs < 1:
+            raise ValueError(f"--num-envs must be >= 1, got {num_envs}")
         self.env_id = env_id
-        self.envs = [make_env(env_id, **(env_kwargs or {})) for _ in seeds]
+        self.num_envs = num_envs
+        self.envs = [make_env(env_id, **(env_kwargs or {})) for _ in range(len(seeds) * num_envs)]
         self.seeds = list(seeds)
+        self.env_seeds = [sub_env_seed(s, j) for s in seeds for j in range(num_envs)]  # [N * K], seed-major
         self.spec = env_spec(self.envs[0])
         space: Any = self.envs[0].action_space  # a Box unless discrete
         self.discrete = self.spec.num_actions is not None
@@ -150,51 +173,69 @@ class SeedEnvs:
         self.high = None if self.discrete else np.asarray(space.high, np.float32).reshape(-1)
         self.act_shape = space.shape
         self.flat = ObsFlattener(self.envs[0].observation_space)
-        n = len(seeds)
+        n = len(self.envs)
         self.episode_return = np.zeros(n, np.float64)
         self.episode_length = np.zeros(n, np.int64)
-        self.obs: np.ndarray | None = None
+        self._obs: np.ndarray | None = None  # [N * K, ...]
+
+    def keep_shape(self, obs_shape: tuple[int, ...] | None) -> None:
+        """Hand observations over in `obs_shape` (an agent's `spec.obs_shape`: images for a CNN) instead of flat.
+        Call before `reset`."""
+        self.flat = ObsFlattener(self.envs[0].observation_space, keep_shape=obs_shape is not None)
+
+    def _layout(self, x: np.ndarray) -> np.ndarray:
+        """[N * K, ...] -> [N, K, ...] when K > 1 (a view); unchanged for K = 1."""
+        return x if self.num_envs == 1 else x.reshape(len(self.seeds), self.num_envs, *x.shape[1:])
+
+    @property
+    def obs(self) -> np.ndarray | None:
+        """The observations to act on next: [N, ...], or [N, K, ...] with K > 1 envs per seed."""
+        return None if self._obs is None else self._layout(self._obs)
 
     def reset(self) -> np.ndarray:
         obs = []
-        for env, s in zip(self.envs, self.seeds):
+        for env, s in zip(self.envs, self.env_seeds):
             try:
                 obs.append(self.flat(env.reset(seed=s)[0]))
             except Exception as err:  # noqa: BLE001 - any env failure is reported the same way, with its message
                 raise EnvStepError(self.env_id, s, "reset", err) from err
-        self.obs = np.stack(obs)
-        return self.obs
+        self._obs = np.stack(obs)
+        return self._layout(self._obs)
 
     def to_env_action(self, action: np.ndarray, i: int) -> Any:
+        """Env i's action (i over all N * K envs) from `action` [N * K, ...]."""
         if self.discrete:
             return int(action[i])
         low, high = cast(np.ndarray, self.low), cast(np.ndarray, self.high)  # both set when not discrete
         return scale_action(action[i], low, high).reshape(self.act_shape)
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], list[tuple[int, float, int]]]:
-        """Step every env with `action` ([N, d] in [-1, 1], or [N] ints).
+        """Step every env with `action` ([N, d] in [-1, 1], or [N] ints; [N, K, ...] with K envs per seed).
 
-        Returns the transition to store (leaves [N, ...]; `next_obs` is the true next
+        Returns the transition to store (leaves [N, ...] or [N, K, ...]; `next_obs` is the true next
         observation) and finished episodes as (seed index, return, length). Afterwards
         `self.obs` holds the observation to act on next (a reset one after an episode end).
         """
+        assert self._obs is not None, "reset() first"
         n = len(self.envs)
-        next_obs = np.empty_like(self.obs)
+        action = np.asarray(action)
+        flat_action = action.reshape(n, *action.shape[2:]) if self.num_envs > 1 else action
+        next_obs = np.empty_like(self._obs)
         reward = np.empty(n, np.float32)
         terminated = np.zeros(n, bool)
         truncated = np.zeros(n, bool)
-        act_next = np.empty_like(self.obs)
+        act_next = np.empty_like(self._obs)
         finished = []
         for i, env in enumerate(self.envs):
             call = "step"
             try:  # free when nothing is raised (Python >= 3.11)
-                o, r, term, trunc, _ = env.step(self.to_env_action(action, i))
+                o, r, term, trunc, _ = env.step(self.to_env_action(flat_action, i))
                 next_obs[i] = self.flat(o)
                 reward[i], terminated[i], truncated[i] = r, term, trunc
                 self.episode_return[i] += float(r)
                 self.episode_length[i] += 1
                 if term or trunc:
-                    finished.append((i, float(self.episode_return[i]), int(self.episode_length[i])))
+                    finished.append((i // self.num_envs, float(self.episode_return[i]), int(self.episode_length[i])))
                     self.episode_return[i] = 0.0
                     self.episode_length[i] = 0
                     call = "reset"
@@ -202,16 +243,17 @@ class SeedEnvs:
                 else:
                     act_next[i] = next_obs[i]
             except Exception as err:  # noqa: BLE001 - any env failure is reported the same way, with its message
-                raise EnvStepError(self.env_id, self.seeds[i], call, err) from err
+                raise EnvStepError(self.env_id, self.env_seeds[i], call, err) from err
+        lay = self._layout
         transition = {
-            "obs": self.obs,
-            "action": np.asarray(action),
-            "reward": reward,
-            "next_obs": next_obs,
-            "terminated": terminated,
-            "truncated": truncated,
+            "obs": lay(self._obs),
+            "action": action,
+            "reward": lay(reward),
+            "next_obs": lay(next_obs),
+            "terminated": lay(terminated),
+            "truncated": lay(truncated),
         }
-        self.obs = act_next
+        self._obs = act_next
         return transition, finished
 
     # ----- exact snapshots, for checkpoints that resume bitwise ---------------------------------------
@@ -219,7 +261,7 @@ class SeedEnvs:
     def get_state(self) -> dict:
         return {
             "envs": [env_state(env) for env in self.envs],
-            "obs": self.obs,
+            "obs": self._obs,
             "episode_return": self.episode_return.copy(),
             "episode_length": self.episode_length.copy(),
         }
@@ -227,7 +269,7 @@ class SeedEnvs:
     def set_state(self, state: dict) -> None:
         for env, s in zip(self.envs, state["envs"], strict=True):
             set_env_state(env, s)
-        self.obs = np.asarray(state["obs"])
+        self._obs = np.asarray(state["obs"])
         self.episode_return = np.asarray(state["episode_return"]).copy()
         self.episode_length = np.asarray(state["episode_length"]).copy()
 

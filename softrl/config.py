@@ -81,6 +81,13 @@ class AgentConfig:
     """dqn: env steps over which epsilon decays linearly (per seed)."""
     target_update_every: int = 1
     """dqn/soft-dqn: hard-copy the target network every N updates if tau == 1; with tau < 1, Polyak every update."""
+    normalize_obs: bool = False
+    """Normalise observations by running per-seed mean and variance (kept in the agent state, saved with the
+    policy): clip((obs - mean) / sqrt(var + 1e-8), -10, 10), statistics updated from every stored transition."""
+    encoder: str = "auto"
+    """Observation torso: 'auto' (the MinAtar CNN for image observations [H, W, C], an MLP otherwise), 'mlp'
+    (flattened observations) or 'cnn' (images only; dqn, soft-dqn, discrete-sac). The CNN is the MinAtar paper's
+    network (conv 16 3x3, dense 128, linear head); --hidden does not apply to it."""
 
     def resolved_alpha(self) -> float | None:
         """The fixed alpha, or None when auto-tuned. Raises ValueError with a fix on bad input."""
@@ -120,6 +127,8 @@ class AgentConfig:
             raise ValueError(f"policy_delay must be >= 1, got {self.policy_delay}")
         if self.actor_std <= 0:
             raise ValueError(f"actor_std must be > 0, got {self.actor_std}")
+        if self.encoder not in ("auto", "mlp", "cnn"):
+            raise ValueError(f"encoder must be auto, mlp or cnn, got {self.encoder!r}")
         for name in ("epsilon_start", "epsilon_end"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -183,6 +192,10 @@ class TrainConfig:
     wandb: str | None = None
     """Also log to this Weights & Biases project, one W&B run per seed grouped by run name (needs the wandb
     extra: pip install 'softrl[wandb]'; WANDB_MODE=offline logs without a network)."""
+    num_envs: int = 1
+    """Environments per seed: each step of the loop steps all K and stores K transitions in that seed's buffer
+    (--total-steps counts them all, and must be a multiple of K). An update call (every --train-freq env steps)
+    runs --gradient-steps updates: --gradient-steps K keeps one update per stored transition."""
 
     def validate(self) -> None:
         """Raise ValueError naming the bad field and its allowed range (types first, then values)."""
@@ -196,6 +209,10 @@ class TrainConfig:
         for name in ("learning_starts", "eval_every", "log_every", "checkpoint_every", "checkpoint_minutes"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.num_envs < 1:
+            raise ValueError(f"--num-envs must be >= 1, got {self.num_envs}")
+        if self.total_steps % self.num_envs:
+            raise ValueError(f"--total-steps ({self.total_steps}) must be a multiple of --num-envs ({self.num_envs})")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0 (gymnasium seeds are non-negative), got {self.seed}")
         if isinstance(self.env, str) and (not self.env.strip() or self.env.startswith(":")):

@@ -29,6 +29,7 @@ import numpy as np
 
 from softrl import checkpoint, replay, rundir
 from softrl.agents import Agent, make_agent
+from softrl.agents.base import observe
 from softrl.callbacks import Callback, make_view, notify
 from softrl.checkpoint import CheckpointError
 from softrl.collect import EnvError, EnvStepError, SeedEnvs
@@ -80,7 +81,10 @@ class Carry(NamedTuple):
 # ----- compiled pieces --------------------------------------------------------------------------------
 
 
-def _random_action(agent: Agent, key: Array) -> Array:
+def _random_action(agent: Agent, key: Array, num_envs: int = 1) -> Array:
+    """One seed's uniformly random action; [K, ...] for its K envs when num_envs > 1."""
+    if num_envs > 1:
+        return jax.vmap(partial(_random_action, agent))(jax.random.split(key, num_envs))
     if agent.spec.num_actions is not None:
         return jax.random.randint(key, (), 0, agent.spec.num_actions)
     assert agent.spec.action_dim is not None  # continuous
@@ -101,9 +105,15 @@ def _update_k(agent: Agent, batch_size: int, k: int, state: Any, buffer: replay.
 
 
 @functools.lru_cache(maxsize=32)
-def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable:
+def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int, num_envs: int = 1) -> Callable:
     """The per-env-step function: store the transition, maybe update, act. Both parts are jitted with
-    their inputs donated, so the buffer and the state are updated in place."""
+    their inputs donated, so the buffer and the state are updated in place.
+
+    With `num_envs` K > 1 the transition's leaves are [N, K, ...]: K slots of each seed's buffer are written,
+    and the K observations are acted on as a batch. With observation normalisation on (`state.obs_norm`), the
+    stored transitions' `obs` are merged into the statistics (`base.observe`) right after the write, so the
+    update and the next action of this step already use them; `next_obs` is not merged (it is the next
+    step's `obs`, except at an episode end)."""
     update_k = jax.vmap(partial(_update_k, agent, batch_size, gradient_steps))
     act = jax.vmap(agent.act, in_axes=(0, 0, 0, None))
 
@@ -113,22 +123,28 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable
     def add(buffer: replay.Buffer, bad_data: Array, transition: Transition, env_step: Array):
         # The env's numbers are checked here, on the device, so that a NaN from the env is reported as such
         # (not later as a NaN loss) without a host check per step.
-        finite = (jnp.isfinite(transition.obs).all(-1) & jnp.isfinite(transition.next_obs).all(-1)
-                  & jnp.isfinite(transition.reward))  # [N]
-        return replay.add_lockstep(buffer, transition), jnp.where((bad_data < 0) & ~finite, env_step, bad_data)
+        def per_seed(x):  # [N, ...] -> [N]: all finite
+            return jnp.isfinite(x).reshape(x.shape[0], -1).all(-1)
+
+        finite = per_seed(transition.obs) & per_seed(transition.next_obs) & per_seed(transition.reward)  # [N]
+        add_fn = replay.add_lockstep if num_envs == 1 else replay.add_lockstep_many
+        return add_fn(buffer, transition), jnp.where((bad_data < 0) & ~finite, env_step, bad_data)
 
     @partial(jax.jit, static_argnames=("do_update", "random_action"), donate_argnums=0)
-    def update_and_act(carry: Carry, obs: Array, env_step: Array, *, do_update, random_action):
+    def update_and_act(carry: Carry, obs: Array, env_step: Array, stored_obs: Array | None, *, do_update,
+                       random_action):
         buffer = carry.buffer
         keys = jax.vmap(partial(jax.random.split, num=3))(carry.key)  # [N, 3, 2]
         key, k_act, k_update = keys[:, 0], keys[:, 1], keys[:, 2]
         state, bad_step, metrics = carry.agent, carry.bad_step, {}
+        if stored_obs is not None:
+            state = jax.vmap(observe)(state, stored_obs)
         if do_update:
             state, metrics = update_k(state, buffer, k_update)
             finite = jnp.all(jnp.array([jnp.all(jnp.isfinite(m)) for m in jax.tree.leaves(metrics)]))
             bad_step = jnp.where((bad_step < 0) & ~finite, env_step, bad_step)
         if random_action:
-            action = jax.vmap(partial(_random_action, agent))(k_act)
+            action = jax.vmap(partial(_random_action, agent, num_envs=num_envs))(k_act)
         else:
             action = act(state, obs, k_act, False)
         return carry._replace(agent=state, key=key, bad_step=bad_step), action, metrics
@@ -136,7 +152,8 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int) -> Callable
     def step(carry: Carry, transition: Transition, obs: Array, env_step: Array, *, do_update, random_action):
         buffer, bad_data = add(carry.buffer, carry.bad_data, transition, env_step)
         carry = carry._replace(buffer=buffer, bad_data=bad_data)
-        return update_and_act(carry, obs, env_step, do_update=do_update, random_action=random_action)
+        stored_obs = transition.obs if getattr(carry.agent, "obs_norm", None) is not None else None
+        return update_and_act(carry, obs, env_step, stored_obs, do_update=do_update, random_action=random_action)
 
     return step
 
@@ -170,10 +187,10 @@ def _init(agent: Agent, cfg: TrainConfig, envs: SeedEnvs, seeds: list[int]) -> C
     states = jax.vmap(agent.init)(split[:, 0])
     spec = agent.spec
     example = Transition(
-        obs=jnp.zeros(spec.obs_dim, jnp.float32),
+        obs=jnp.zeros(spec.shape, jnp.float32),
         action=jnp.zeros((), jnp.int32) if spec.num_actions else jnp.zeros(spec.action_dim, jnp.float32),
         reward=jnp.zeros((), jnp.float32),
-        next_obs=jnp.zeros(spec.obs_dim, jnp.float32),
+        next_obs=jnp.zeros(spec.shape, jnp.float32),
         terminated=jnp.zeros((), bool),
         truncated=jnp.zeros((), bool),
     )
@@ -389,8 +406,11 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     sharding = seed_sharding(cfg.seeds, min(use_cpu_devices(cfg.cpu_devices), cfg.cpu_devices))
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or default_run_dir(cfg))
     seeds = [cfg.seed + i for i in range(cfg.seeds)]
-    envs = SeedEnvs(cfg.env, seeds, cfg.env_kwargs)  # first: an env that cannot be built leaves the disk as it was
+    # first: an env that cannot be built leaves the disk as it was
+    envs = SeedEnvs(cfg.env, seeds, cfg.env_kwargs, num_envs=cfg.num_envs)
     try:
+        if cfg.agent.encoder == "cnn":  # refused on vector observations before the disk is touched
+            make_agent(cfg.algo, cfg.agent, envs.spec)
         lock = rundir.open_run_dir(run_dir, resume=resume is not None, overwrite=overwrite, note=_note)
     except BaseException:
         envs.close()
@@ -402,9 +422,10 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
             _resume_conflicts(config_from_dict(json.loads((run_dir / "config.json").read_text())), cfg, run_dir)
         cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
         agent = make_agent(cfg.algo, cfg.agent, envs.spec)
+        envs.keep_shape(agent.spec.obs_shape)  # images stay [H, W, C] for a CNN torso
         carry = _init(agent, cfg, envs, seeds)
         # The action slot's shape and dtype: what _random_action gives (and a checkpoint must hold).
-        action = jax.eval_shape(jax.vmap(partial(_random_action, agent)), carry.key)
+        action = jax.eval_shape(jax.vmap(partial(_random_action, agent, num_envs=cfg.num_envs)), carry.key)
     except BaseException:
         envs.close()
         lock.release()
@@ -437,7 +458,7 @@ def _first_action(run: _Run, obs: np.ndarray) -> None:
     init_key = jax.vmap(jax.random.split)(run.carry.key)
     run.carry = run.carry._replace(key=init_key[:, 0])
     if run.cfg.learning_starts > 0:
-        run.action = np.asarray(jax.vmap(partial(_random_action, run.agent))(init_key[:, 1]))
+        run.action = np.asarray(jax.vmap(partial(_random_action, run.agent, num_envs=run.cfg.num_envs))(init_key[:, 1]))
     else:
         run.action = np.asarray(act_batch(run.agent, run.carry.agent, jnp.asarray(obs), init_key[:, 1], False))
 
@@ -477,7 +498,13 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
     """Env steps `start + 1 .. total_steps`, or until SIGINT/SIGTERM. Returns (last step done, interrupted)."""
     cfg, seeds, envs, logger = run.cfg, run.seeds, run.envs, run.logger
     assert logger is not None
-    step_fn = make_step_fn(run.agent, cfg.agent.batch_size, cfg.gradient_steps)
+    k = cfg.num_envs  # env steps per loop step (per seed)
+    step_fn = make_step_fn(run.agent, cfg.agent.batch_size, cfg.gradient_steps, k)
+
+    def due(every: float, step: int) -> bool:
+        """Did this loop step cross a multiple of `every`? (with K = 1: `step % every == 0`)"""
+        return every > 0 and step // every > (step - k) // every
+
     progress = _Progress(cfg, run.start) if cfg.progress else None
     recent: list[float] = []
     metrics: dict = {}
@@ -485,7 +512,7 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
     stop = _StopFlag()
     step = run.start
     try:
-        for step in range(run.start + 1, cfg.total_steps + 1):
+        for step in range(run.start + k, cfg.total_steps + 1, k):
             try:
                 transition, finished = envs.step(run.action)
             except EnvStepError as err:
@@ -494,7 +521,7 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
             for i, ret, length in finished:
                 logger.write(seeds[i], "episodes", {"step": step, "return": ret, "length": length})
                 recent.append(ret)
-            do_update = step >= cfg.learning_starts and step % cfg.train_freq == 0
+            do_update = step >= cfg.learning_starts and due(cfg.train_freq, step)
             run.carry, action_dev, m = step_fn(run.carry, _to_transition(transition, envs.discrete), envs.obs,
                                                np.int32(step), do_update=do_update,
                                                random_action=step < cfg.learning_starts)
@@ -503,15 +530,15 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
                 clock.first_update(step)
             if m:
                 metrics = m
-            if cfg.log_every and step % cfg.log_every == 0:
+            if due(cfg.log_every, step):
                 _check_finite(run)
                 host = _log_train(logger, seeds, step, metrics, time.perf_counter() - clock.t0, step - run.start)
                 _notify(run, "log", step, metrics=host)
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.total_steps:
+            if due(cfg.eval_every, step) and step < cfg.total_steps:
                 _after_eval(run, step, evaluate(run.agent, run.carry.agent, cfg.env, seeds, cfg.eval_episodes,
                                                 env_kwargs=cfg.env_kwargs))
-            if (cfg.checkpoint_every and step % cfg.checkpoint_every == 0) or (
-                    period and step % 100 == 0 and time.monotonic() - run.saved_at >= period):
+            if due(cfg.checkpoint_every, step) or (
+                    period and due(100, step) and time.monotonic() - run.saved_at >= period):
                 _save(run, step)
                 _notify(run, "checkpoint", step)
             if progress is not None:

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from softrl.dists import squash_log_std
+from softrl.encoders import MinAtarCNN
 
 Array = jax.Array
 
@@ -28,6 +29,25 @@ class MLP(nn.Module):
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         return nn.Dense(self.out)(x)
+
+
+class CNNHead(nn.Module):
+    """The MinAtar paper's network on images [B, H, W, C]: `MinAtarCNN` (conv 16 3x3 -> dense 128, Young & Tian
+    2019) and a linear head of size `out`, as in the paper. `hidden` is accepted (to stand in for `MLP`) and not
+    used: the paper's head has no hidden layers."""
+
+    hidden: Sequence[int]
+    out: int
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        return nn.Dense(self.out)(MinAtarCNN()(x))
+
+
+def _head(torso: str) -> type[nn.Module]:
+    """The network class of a torso: `MLP` for "mlp" (module paths, hence init values, as before torsos), else
+    `CNNHead`."""
+    return CNNHead if torso == "cnn" else MLP
 
 
 class QNetwork(nn.Module):
@@ -101,11 +121,12 @@ class DiscreteQ(nn.Module):
     hidden: Sequence[int]
     num_actions: int
     num_critics: int = 1
+    torso: str = "mlp"  # "cnn": image observations [B, H, W, C] (see CNNHead)
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
         ensemble = nn.vmap(
-            MLP,
+            _head(self.torso),
             variable_axes={"params": 0},
             split_rngs={"params": True},
             # flax leaves in_axes unannotated, so its default 0 types it as int; None (broadcast) is valid
@@ -121,7 +142,8 @@ class CategoricalActor(nn.Module):
 
     hidden: Sequence[int]
     num_actions: int
+    torso: str = "mlp"  # "cnn": image observations [B, H, W, C] (see CNNHead)
 
     @nn.compact
     def __call__(self, obs: Array) -> Array:
-        return MLP(self.hidden, self.num_actions)(obs)
+        return _head(self.torso)(self.hidden, self.num_actions)(obs)

@@ -162,6 +162,9 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     if cfg.cpu_devices != 1:
         raise ValueError(f"--cpu-devices {cfg.cpu_devices}: the on-device loop ({cfg.env}) runs all agents in one "
                          "compiled program; leave --cpu-devices at 1")
+    if cfg.num_envs != 1 or cfg.agent.normalize_obs:  # the on-device step does not implement them (yet)
+        raise ValueError(f"--num-envs and --normalize-obs apply to gymnasium envs; the on-device loop ({cfg.env}) "
+                         "runs one env per agent without observation normalisation")
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or gym_loop.default_run_dir(cfg))
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
     loop = ondevice.build(cfg)  # refuses a bad env id, algorithm or buffer size before the run dir is touched

@@ -219,8 +219,11 @@ def _open(cfgs: list[TrainConfig], trial_dir: Path, resume: bool) -> _Packed:
             keep = resume and rundir.holds_run(d)
             locks.append(rundir.open_run_dir(d, resume=keep, overwrite=not keep, note=loop._note))
         seeds: list[int] = [AgentSeed(c.seed + j, h) for h, c in enumerate(cfgs) for j in range(n_seeds)]
+        if tcfg.num_envs != 1:  # _EnvsView slices one env per seed
+            raise ValueError(f"packed trials run one env per seed; --num-envs {tcfg.num_envs} is not supported there")
         envs = SeedEnvs(tcfg.env, seeds, tcfg.env_kwargs)
         agent = make_agent(tcfg.algo, tcfg.agent, envs.spec)
+        envs.keep_shape(agent.spec.obs_shape)  # images stay [H, W, C] for a CNN torso
         carry = loop._init(agent, tcfg, envs, seeds)
         held = {f.name for f in dataclasses.fields(carry.agent.hp)} | {"alpha", "init_alpha", "lr", "alpha_lr"}
         values = {k: jnp.asarray(v, jnp.float32) for k, v in _stacked_values(cfgs).items() if k in held}

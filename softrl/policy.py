@@ -195,6 +195,10 @@ def save_policy(
     """
     if algo not in ACT_FIELDS:
         raise PolicyError(f"unknown algorithm {algo!r}; choose one of {', '.join(ALGOS)}")
+    if obs_norm is None and getattr(states, "obs_norm", None) is not None:  # --normalize-obs: in the agent state
+        norm = states.obs_norm  # mean, var [N, *obs_shape], count [N]; saved flat, as the env's obs are flattened
+        obs_norm = {"mean": np.asarray(norm.mean).reshape(len(seeds), -1),
+                    "var": np.asarray(norm.var).reshape(len(seeds), -1), "count": np.asarray(norm.count)}
     arrays = _policy_arrays(algo, states, obs_norm)
     n = len(seeds)
     bad = [k for k, v in arrays.items() if v.ndim == 0 or v.shape[0] != n]
@@ -403,6 +407,8 @@ def load_policy(path: str | Path, seed_index: int = 0) -> Policy:
     from softrl.agents import make_agent
 
     spec = EnvSpec(**meta["env_spec"])
+    if spec.obs_shape is not None:  # JSON gave a list; the spec must stay hashable
+        spec = spec._replace(obs_shape=tuple(int(d) for d in spec.obs_shape))
     try:
         agent = make_agent(meta["algo"], agent_config_from_dict(meta["agent_config"]), spec)
     except (TypeError, ValueError) as err:

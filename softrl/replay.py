@@ -57,3 +57,14 @@ def add_lockstep(buffer: Buffer, transition: Transition) -> Buffer:
         transition,
     )
     return Buffer(data, (buffer.ptr + 1) % cap, jnp.minimum(buffer.size + 1, cap))
+
+
+def add_lockstep_many(buffer: Buffer, transition: Transition) -> Buffer:
+    """K transitions per seed at once (`--num-envs K`), for seeds in lockstep: leaves [N, K, ...] go to slots
+    `ptr, ..., ptr + K - 1` (mod capacity) of every seed's buffer, env j's transition at `ptr + j`."""
+    ptr = buffer.ptr[0]
+    cap = buffer.data.reward.shape[1]
+    k = transition.reward.shape[1]
+    idx = (ptr + jnp.arange(k)) % cap  # [K]
+    data = jax.tree.map(lambda d, x: d.at[:, idx].set(x.astype(d.dtype)), buffer.data, transition)
+    return Buffer(data, (buffer.ptr + k) % cap, jnp.minimum(buffer.size + k, cap))

@@ -623,7 +623,8 @@ def test_minatar_random_rollout(minatar_ids):
         env.action_space.seed(0)
         episodes, total_reward = 0, 0.0
         for _ in range(500):
-            assert obs.dtype == np.float32 and obs.ndim == 1 and env.observation_space.contains(obs)
+            assert obs.dtype == np.float32 and obs.shape[:2] == (10, 10) and obs.ndim == 3
+            assert env.observation_space.contains(obs)
             assert set(np.unique(obs)) <= {0.0, 1.0}
             obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
             total_reward += reward
@@ -645,9 +646,11 @@ def test_minatar_reset_seed_fixes_the_episode(minatar_ids):
     np.testing.assert_array_equal(rollout(1), rollout(1))
 
 
-def test_minatar_dqn_smoke(minatar_ids, tmp_path):
+@pytest.mark.parametrize("algo", ["dqn", "discrete-sac"])  # soft-dqn shares dqn's network
+def test_minatar_smoke_trains_the_cnn(minatar_ids, tmp_path, algo):
+    """MinAtar frames reach the agents as images: the replay holds [10, 10, C] and the networks are the CNN."""
     cfg = softrl.TrainConfig(
-        algo="dqn",
+        algo=algo,
         env=minatar_ids[0],
         seeds=1,
         total_steps=300,
@@ -661,6 +664,9 @@ def test_minatar_dqn_smoke(minatar_ids, tmp_path):
     result = softrl.train(cfg)
     assert np.all(result.updates > 0)
     assert np.all(np.isfinite(result.eval_returns))
+    assert result.agent.spec.obs_shape is not None and result.agent.spec.obs_shape[:2] == (10, 10)
+    params = result.states.critic
+    assert "MinAtarCNN_0" in str(jax.tree_util.tree_structure(params))
 
 
 # ----- issue 11: truncation, the temperature's direction, the actor loss by hand ---------------------------

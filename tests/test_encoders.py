@@ -112,3 +112,91 @@ def test_cnn_on_non_images_is_a_one_line_error_naming_the_shape(shape):
 def test_unknown_encoder_is_refused():
     with pytest.raises(ValueError, match="unknown encoder 'resnet'.*auto, mlp, cnn"):
         choose_encoder((4,), "resnet")
+
+
+# ----- the torso in the agents (--encoder) ---------------------------------------------------------------------
+
+
+def _minatar_spec(algo="dqn", encoder="auto"):
+    import gymnasium as gym
+
+    from softrl.agents import make_agent
+    from softrl.collect import env_spec
+    from softrl.config import AgentConfig
+    from softrl.envs import register_envs
+
+    register_envs()
+    env = gym.make("softrl/MinAtar-Breakout-v1")
+    spec = env_spec(env)
+    env.close()
+    return make_agent(algo, AgentConfig(hidden=(16, 16), encoder=encoder), spec)
+
+
+@pytest.mark.parametrize("algo", ["dqn", "soft-dqn", "discrete-sac"])
+def test_image_agents_use_the_cnn_and_accept_flat_frames(algo):
+    """auto picks the CNN for MinAtar's [10, 10, 4] frames; act gives the same action for a frame and its flat
+    copy (policy files and evaluation pass flat ones); the params hold the paper's conv and dense layers."""
+    agent = _minatar_spec(algo)
+    assert agent.spec.obs_shape == (10, 10, 4)
+    state = agent.init(jax.random.PRNGKey(0))
+    net = state.critic
+    assert "MinAtarCNN_0" in str(jax.tree_util.tree_structure(net))
+    frames = jax.random.bernoulli(jax.random.PRNGKey(1), 0.3, (6, 10, 10, 4)).astype(jnp.float32)
+    for det in (True, False):
+        a_img = agent.act(state, frames, jax.random.PRNGKey(2), det)
+        a_flat = agent.act(state, frames.reshape(6, -1), jax.random.PRNGKey(2), det)
+        assert a_img.shape == (6,)
+        np.testing.assert_array_equal(np.asarray(a_img), np.asarray(a_flat))
+    # one frame acts as a batch of one
+    greedy = agent.act(state, frames, jax.random.PRNGKey(2), True)
+    assert int(agent.act(state, frames[0], jax.random.PRNGKey(2), True)) == int(greedy[0])
+
+
+def test_encoder_mlp_flattens_and_cnn_on_vectors_is_refused():
+    agent = _minatar_spec("dqn", "mlp")
+    assert agent.spec.obs_shape is None and agent.spec.obs_dim == 400
+    assert "MinAtarCNN" not in str(jax.tree_util.tree_structure(agent.init(jax.random.PRNGKey(0))))
+    from softrl.agents import make_agent
+    from softrl.agents.base import EnvSpec
+    from softrl.config import AgentConfig
+
+    with pytest.raises(ValueError, match="--encoder cnn needs image observations"):
+        make_agent("dqn", AgentConfig(encoder="cnn"), EnvSpec(obs_dim=4, num_actions=2))
+    with pytest.raises(ValueError, match="--encoder cnn is implemented for dqn"):
+        make_agent("sac", AgentConfig(encoder="cnn"), EnvSpec(obs_dim=400, action_dim=2, obs_shape=(10, 10, 4)))
+    # continuous agents on images with auto: the MLP on flat frames
+    sac = make_agent("sac", AgentConfig(hidden=(8,)), EnvSpec(obs_dim=400, action_dim=2, obs_shape=(10, 10, 4)))
+    assert sac.spec.obs_shape is None
+
+
+def test_cli_encoder_cnn_on_vector_obs_is_one_line_and_writes_nothing(tmp_path, capsys):
+    from softrl.cli import main
+
+    run_dir = tmp_path / "run"
+    rc = main(["train", "dqn", "--env", "CartPole-v1", "--encoder", "cnn", "--run-dir", str(run_dir),
+               "--no-progress"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--encoder cnn" in err and "(4,)" in err
+    assert not run_dir.exists()
+
+
+def test_cnn_policy_file_round_trip(tmp_path):
+    """A CNN agent's policy file rebuilds the CNN (obs_shape through JSON) and acts on env-shaped frames."""
+    import gymnasium as gym
+
+    from softrl.config import AgentConfig
+    from softrl.policy import load_policy, save_policy
+
+    agent = _minatar_spec("dqn")
+    states = jax.vmap(agent.init)(jnp.stack([jax.random.PRNGKey(0), jax.random.PRNGKey(1)]))
+    env = gym.make("softrl/MinAtar-Breakout-v1")
+    out = save_policy(tmp_path / "pol", algo="dqn", agent_config=AgentConfig(hidden=(16, 16)), spec=agent.spec,
+                      states=states, seeds=[0, 1], env_id="softrl/MinAtar-Breakout-v1", env_kwargs=None,
+                      obs_space=env.observation_space, action_space=env.action_space, step=0)
+    policy = load_policy(out, seed_index=1)
+    assert policy.agent.spec.obs_shape == (10, 10, 4)
+    frames = np.stack([env.reset(seed=s)[0] for s in range(5)])  # [5, 10, 10, 4]
+    state1 = jax.tree.map(lambda x: x[1], states)
+    expect = np.asarray(agent.act(state1, jnp.asarray(frames), jax.random.PRNGKey(0), True))
+    np.testing.assert_array_equal(policy(frames), expect)
+    env.close()

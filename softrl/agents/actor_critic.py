@@ -29,6 +29,7 @@ from softrl.agents.base import (
     Agent,
     EnvSpec,
     Mode,
+    ObsNorm,
     Policy,
     Replaceable,
     TemperatureLoss,
@@ -37,6 +38,9 @@ from softrl.agents.base import (
     gradient_step,
     initial_log_alpha,
     make_act,
+    make_sample,
+    normalized_batch,
+    obs_norm_init,
     polyak,
 )
 from softrl.backups import td_target
@@ -73,6 +77,7 @@ class State(Replaceable):
     alpha_opt: Any
     hp: Hypers
     step: Array  # [] int32, gradient updates done
+    obs_norm: ObsNorm | None = None  # running observation statistics (--normalize-obs), see base.observe
 
 
 class Nets(NamedTuple):
@@ -81,6 +86,7 @@ class Nets(NamedTuple):
     actor_opt: optax.GradientTransformation
     critic_opt: optax.GradientTransformation
     alpha_opt: optax.GradientTransformation
+    obs_ndim: int = 1  # axes of one observation: 1 (flat) or 3 (images [H, W, C])
 
 
 class ActorAux(NamedTuple):
@@ -184,6 +190,7 @@ def update(
     (fixed or tuned), so `alpha` is reported; DDPG, TD3 and SVG(0) have none and report none.
     """
     k_next, k_actor = jax.random.split(key)
+    batch = normalized_batch(state, batch)  # obs and next_obs through the current statistics (when on)
     state, metrics = critic_step(state, batch, k_next, nets, next_value)
     step_actor = partial(
         actor_step, obs=batch.obs, key=k_actor, nets=nets, actor_loss=actor_loss, temperature_loss=temperature_loss
@@ -235,7 +242,7 @@ def init(
 ) -> State:
     """Fresh networks and optimisers. The critic takes (obs, action) when `spec.action_dim` is set, else obs."""
     k_actor, k_critic = jax.random.split(key)
-    obs = jnp.zeros((1, spec.obs_dim), jnp.float32)
+    obs = jnp.zeros((1, *spec.shape), jnp.float32)
     actor = actor_module.init(k_actor, obs)
     if spec.action_dim is None:
         critic = critic_module.init(k_critic, obs)
@@ -254,6 +261,7 @@ def init(
         alpha_opt=nets.alpha_opt.init(log_alpha),
         hp=hypers(cfg, target_entropy),
         step=jnp.zeros((), jnp.int32),
+        obs_norm=obs_norm_init(spec.shape) if cfg.normalize_obs else None,
     )
 
 
@@ -294,6 +302,7 @@ def assemble(
         actor_opt=adam(cfg.lr),
         critic_opt=adam(cfg.lr),
         alpha_opt=alpha_optimizer(cfg, tuned),
+        obs_ndim=len(spec.shape),
     )
     state_init = partial(
         init,
@@ -310,7 +319,7 @@ def assemble(
         spec=spec,
         # Jitted so that `vmap(init)` compiles once instead of dispatching (and compiling) op by op.
         init=jax.jit(state_init),
-        act=make_act(deltas.policy, deltas.mode, nets),
+        act=make_act(deltas.policy, deltas.mode, nets, spec.obs_shape),
         update=partial(
             update,
             nets=nets,
@@ -320,7 +329,7 @@ def assemble(
             has_alpha=deltas.temperature_loss is not None,
             policy_delay=policy_delay,
         ),
-        sample=partial(deltas.policy, nets),
+        sample=make_sample(deltas.policy, nets, spec.obs_shape),
     )
 
 

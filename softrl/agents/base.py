@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 import jax
 import jax.numpy as jnp
 import optax
+from flax import struct
 
 from softrl.config import AgentConfig
 
@@ -28,11 +29,21 @@ class Replaceable:
 
 
 class EnvSpec(NamedTuple):
-    """What an agent needs to know about an environment. Observations are flat vectors."""
+    """What an agent needs to know about an environment.
+
+    Observations are flat vectors [obs_dim] unless `obs_shape` has more than one axis: image observations
+    [H, W, C] kept in their shape for a CNN torso (obs_dim is then H * W * C).
+    """
 
     obs_dim: int
     action_dim: int | None = None  # continuous: actions live in [-1, 1]^action_dim
     num_actions: int | None = None  # discrete: actions are 0..num_actions-1
+    obs_shape: tuple[int, ...] | None = None  # None: (obs_dim,)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of one observation as the agent sees it."""
+        return (self.obs_dim,) if self.obs_shape is None else tuple(self.obs_shape)
 
 
 # ----- contracts ----------------------------------------------------------------------------------------
@@ -84,10 +95,16 @@ class Agent(NamedTuple):
     sample: Callable[[Any, Array, Array], tuple[Array, Array]] = _no_sampler
 
 
-def make_act(policy: Policy[NetsT, StateT], mode: Mode[NetsT, StateT], nets: NetsT) -> Callable[..., Array]:
-    """`act(state, obs, key, deterministic=False)`: the mode when deterministic, else the policy's draw."""
+def make_act(
+    policy: Policy[NetsT, StateT], mode: Mode[NetsT, StateT], nets: NetsT, obs_shape: tuple[int, ...] | None = None
+) -> Callable[..., Array]:
+    """`act(state, obs, key, deterministic=False)`: the mode when deterministic, else the policy's draw.
+
+    With image observations (`obs_shape` [H, W, C]) act also takes them flattened, [..., H*W*C], as policy
+    files and evaluation hand them over."""
 
     def act(state: StateT, obs: Array, key: Array, deterministic: bool = False) -> Array:
+        obs = normalized(state, shaped(obs, obs_shape))
         if deterministic:
             return mode(nets, state, obs)
         return policy(nets, state, obs, key)[0]
@@ -95,13 +112,16 @@ def make_act(policy: Policy[NetsT, StateT], mode: Mode[NetsT, StateT], nets: Net
     return act
 
 
-def flat_batch(fn: Callable[[Array], Array], obs: Array) -> Array:
-    """`fn` on obs [..., O] through one flat batch [N, O]: fn([N, O]) -> [N, *out] gives [..., *out].
+def flat_batch(fn: Callable[[Array], Array], obs: Array, obs_ndim: int = 1) -> Array:
+    """`fn` on obs [..., *E] through one flat batch [N, *E]: fn([N, *E]) -> [N, *out] gives [..., *out].
 
-    One observation `[O]` runs as `[1, O]`, the batch of one the networks were always called with.
+    E is the last `obs_ndim` axes (one for flat observations, three for images [H, W, C]).
+    One observation `[*E]` runs as `[1, *E]`, the batch of one the networks were always called with.
     """
-    out = fn(obs.reshape(-1, obs.shape[-1]))
-    return out.reshape(*obs.shape[:-1], *out.shape[1:])
+    event = obs.shape[obs.ndim - obs_ndim:]
+    lead = obs.shape[: obs.ndim - obs_ndim]
+    out = fn(obs.reshape(-1, *event))
+    return out.reshape(*lead, *out.shape[1:])
 
 
 # ----- shared steps -------------------------------------------------------------------------------------
@@ -153,3 +173,88 @@ def temperature_loss(log_alpha: Array, logp: Array, target_entropy: Array) -> Ar
     otherwise. Optimising log-alpha keeps alpha > 0 without clipping.
     """
     return -jnp.mean(log_alpha * jax.lax.stop_gradient(logp + target_entropy))
+
+
+def spec_torso(spec: EnvSpec) -> str:
+    """"cnn" when the spec keeps image observations [H, W, C] (see `softrl.agents.resolve_spec`), else "mlp"."""
+    return "cnn" if len(spec.shape) == 3 else "mlp"
+
+
+def shaped(obs: Array, obs_shape: tuple[int, ...] | None) -> Array:
+    """Flat image observations [..., H*W*C] back to [..., H, W, C]; anything else unchanged."""
+    if obs_shape is None or len(obs_shape) < 2 or obs.shape[obs.ndim - len(obs_shape):] == tuple(obs_shape):
+        return obs
+    return obs.reshape(*obs.shape[:-1], *obs_shape)
+
+
+# ----- observation normalisation (--normalize-obs) -------------------------------------------------------
+# Running statistics in the agent state (`state.obs_norm`, None when off), so that they are vmapped per seed,
+# checkpointed with the rest of the state, and travel with a policy. The loop merges each stored
+# transition's `obs` into them (`observe`) before that step's update and action; act, sample and update see
+# `clip((obs - mean) / sqrt(var + eps), -clip, clip)` with the current statistics, as `softrl.policy`
+# applies them to a saved policy. Same eps and clip as `softrl.policy.OBS_NORM_EPS / OBS_NORM_CLIP`.
+OBS_NORM_EPS = 1e-8
+OBS_NORM_CLIP = 10.0
+
+
+@struct.dataclass
+class ObsNorm:
+    """Running mean and population variance of observations (float32), over `count` observations."""
+
+    mean: Array  # [*obs_shape]
+    var: Array  # [*obs_shape]
+    count: Array  # [] float32
+
+
+def obs_norm_init(shape: tuple[int, ...]) -> ObsNorm:
+    """No data yet: mean 0, var 1 (the identity, up to the clip), count 0."""
+    return ObsNorm(jnp.zeros(shape, jnp.float32), jnp.ones(shape, jnp.float32), jnp.zeros((), jnp.float32))
+
+
+def obs_norm_merge(norm: ObsNorm, obs: Array) -> ObsNorm:
+    """Merge a batch obs [..., *obs_shape] into the statistics: the parallel form of Welford's update
+    (Chan, Golub & LeVeque 1979): `M2 = M2_a + M2_b + delta^2 n_a n_b / n`. With count 0 the old var drops out."""
+    x = obs.reshape(-1, *norm.mean.shape).astype(jnp.float32)  # [K, *obs_shape]
+    k = jnp.asarray(x.shape[0], jnp.float32)
+    b_mean = jnp.mean(x, axis=0)
+    b_var = jnp.mean(jnp.square(x - b_mean), axis=0)
+    total = norm.count + k
+    delta = b_mean - norm.mean
+    mean = norm.mean + delta * (k / total)
+    m2 = norm.var * norm.count + b_var * k + jnp.square(delta) * (norm.count * k / total)
+    return ObsNorm(mean, m2 / total, total)
+
+
+def obs_norm_apply(norm: ObsNorm, obs: Array) -> Array:
+    """`clip((obs - mean) / sqrt(var + eps), -clip, clip)`. obs [..., *obs_shape]."""
+    return jnp.clip((obs - norm.mean) / jnp.sqrt(norm.var + OBS_NORM_EPS), -OBS_NORM_CLIP, OBS_NORM_CLIP)
+
+
+def normalized(state: Any, obs: Array) -> Array:
+    """obs through the state's normaliser, or unchanged (the same array) when it has none."""
+    norm = getattr(state, "obs_norm", None)
+    return obs if norm is None else obs_norm_apply(norm, obs)
+
+
+def normalized_batch(state: Any, batch: Any) -> Any:
+    """A Transition with obs and next_obs normalised by the current statistics (unchanged when off)."""
+    if getattr(state, "obs_norm", None) is None:
+        return batch
+    return batch._replace(obs=normalized(state, batch.obs), next_obs=normalized(state, batch.next_obs))
+
+
+def observe(state: Any, obs: Array) -> Any:
+    """The state with obs [..., *obs_shape] merged into its normaliser (unchanged when it has none)."""
+    norm = getattr(state, "obs_norm", None)
+    return state if norm is None else state.replace(obs_norm=obs_norm_merge(norm, obs))
+
+
+def make_sample(
+    policy: Policy[NetsT, StateT], nets: NetsT, obs_shape: tuple[int, ...] | None = None
+) -> Callable[[Any, Array, Array], tuple[Array, Array]]:
+    """`Agent.sample`: the policy's draw and log-probability, on (shaped, then) normalised observations."""
+
+    def sample(state: Any, obs: Array, key: Array) -> tuple[Array, Array]:
+        return policy(nets, state, normalized(state, shaped(obs, obs_shape)), key)
+
+    return sample

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from softrl.agents import actor_critic
 from softrl.agents.actor_critic import ActorAux, Nets, State
-from softrl.agents.base import Agent, EnvSpec, flat_batch, temperature_loss
+from softrl.agents.base import Agent, EnvSpec, flat_batch, spec_torso, temperature_loss
 from softrl.agents.dqn import check_discrete, default_target_entropy
 from softrl.backups import log_soft_policy, soft_policy
 from softrl.config import AgentConfig
@@ -61,7 +61,7 @@ def policy_probs(nets: Nets, actor_params: Params, obs: Array) -> tuple[Array, A
 
 def policy(nets: Nets, state: State, obs: Array, key: Array) -> tuple[Array, Array]:
     """`a ~ pi(.|s)` and `log pi(a|s)`. obs [..., O] -> int32 [...], [...]."""
-    logits = flat_batch(partial(nets.actor, state.actor), obs)  # [..., A]
+    logits = flat_batch(partial(nets.actor, state.actor), obs, nets.obs_ndim)  # [..., A]
     action = jax.random.categorical(key, logits).astype(jnp.int32)
     logp = jnp.take_along_axis(log_soft_policy(logits, 1.0), action[..., None], axis=-1)[..., 0]
     return action, logp
@@ -69,7 +69,7 @@ def policy(nets: Nets, state: State, obs: Array, key: Array) -> tuple[Array, Arr
 
 def mode(nets: Nets, state: State, obs: Array) -> Array:
     """`argmax_a pi(a|s)`. obs [..., O] -> int32 [...]."""
-    return jnp.argmax(flat_batch(partial(nets.actor, state.actor), obs), axis=-1).astype(jnp.int32)
+    return jnp.argmax(flat_batch(partial(nets.actor, state.actor), obs, nets.obs_ndim), axis=-1).astype(jnp.int32)
 
 
 def next_value(nets: Nets, state: State, next_obs: Array, key: Array) -> Array:
@@ -102,14 +102,17 @@ def make(cfg: AgentConfig, spec: EnvSpec) -> Agent:
     """Discrete SAC. Target entropy default: `cfg.target_entropy_scale * log|A|` (see the module docstring)."""
     num_actions = check_discrete("discrete-sac", spec)
     cfg.validate()
-    critic_module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 2)
+    torso = spec_torso(spec)
+    critic_module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 2, torso=torso)
     return actor_critic.assemble(
         "discrete-sac",
         cfg,
         spec,
         actor_critic.Deltas(policy, mode, next_value, actor_loss, temperature_loss),
         actor_critic.Networks(
-            CategoricalActor(cfg.hidden, num_actions), critic_module, partial(gather_critic, critic_module.apply)
+            CategoricalActor(cfg.hidden, num_actions, torso=torso),
+            critic_module,
+            partial(gather_critic, critic_module.apply),
         ),
         uses_target_actor=False,
         policy_delay=1,

@@ -44,6 +44,7 @@ from flax import struct
 from softrl.agents.base import (
     Agent,
     EnvSpec,
+    ObsNorm,
     Policy,
     Replaceable,
     TemperatureLoss,
@@ -53,7 +54,11 @@ from softrl.agents.base import (
     gradient_step,
     initial_log_alpha,
     make_act,
+    make_sample,
+    normalized_batch,
+    obs_norm_init,
     polyak,
+    spec_torso,
 )
 from softrl.backups import entropy, hard_value, soft_policy, td_target
 from softrl.config import AgentConfig
@@ -87,12 +92,14 @@ class State(Replaceable):
     alpha_opt: Any
     hp: Hypers
     step: Array  # [] int32, gradient updates done
+    obs_norm: ObsNorm | None = None  # running observation statistics (--normalize-obs), see base.observe
 
 
 class Nets(NamedTuple):
-    q: Callable[..., Any]  # (params, obs [B, O]) -> [num_critics, B, A]
+    q: Callable[..., Any]  # (params, obs [B, *obs_shape]) -> [num_critics, B, A]
     critic_opt: optax.GradientTransformation
     alpha_opt: optax.GradientTransformation
+    obs_ndim: int = 1  # axes of one observation: 1 (flat) or 3 (images [H, W, C])
 
 
 def q_values(nets: Nets, params: Params, obs: Array) -> Array:
@@ -116,7 +123,7 @@ def epsilon(state: State) -> Array:
 
 def state_q(nets: Nets, state: State, obs: Array) -> Array:
     """`min_i Q_i(s, .)` of the online critic for obs [..., O] -> [..., A]."""
-    return flat_batch(partial(q_values, nets, state.critic), obs)
+    return flat_batch(partial(q_values, nets, state.critic), obs, nets.obs_ndim)
 
 
 def greedy(nets: Nets, state: State, obs: Array) -> Array:
@@ -194,6 +201,7 @@ def update(
     `hard_value` (Eq. 26) for DQN, `soft_value` (Eq. 24-25) for soft-DQN. `has_alpha`: report alpha.
     """
     del key  # the update is deterministic given the batch
+    batch = normalized_batch(state, batch)  # obs and next_obs through the current statistics (when on)
     hp = state.hp
     target = td_targets(nets, state, batch, backup)  # [B]
     (loss, q_all), critic, critic_opt = gradient_step(
@@ -250,7 +258,7 @@ def default_target_entropy(cfg: AgentConfig, num_actions: int) -> float:
 def init(
     key: Array, *, cfg: AgentConfig, spec: EnvSpec, module: DiscreteQ, nets: Nets, uses_alpha: bool
 ) -> State:
-    critic = module.init(key, jnp.zeros((1, spec.obs_dim), jnp.float32))
+    critic = module.init(key, jnp.zeros((1, *spec.shape), jnp.float32))
     # dqn has no temperature: alpha = 0 exactly, whatever cfg.alpha says.
     log_alpha = initial_log_alpha(cfg) if uses_alpha else jnp.asarray(-jnp.inf, jnp.float32)
     f32 = partial(jnp.asarray, dtype=jnp.float32)
@@ -273,6 +281,7 @@ def init(
         alpha_opt=nets.alpha_opt.init(log_alpha),
         hp=hp,
         step=jnp.zeros((), jnp.int32),
+        obs_norm=obs_norm_init(spec.shape) if cfg.normalize_obs else None,
     )
 
 
@@ -304,16 +313,17 @@ def make(
     """
     num_actions = check_discrete(name, spec)
     check_config(cfg)
-    module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 1)
+    module = DiscreteQ(cfg.hidden, num_actions, cfg.num_critics or 1, torso=spec_torso(spec))
     uses_alpha = temperature_loss is not None
     tuned = uses_alpha and cfg.resolved_alpha() is None
-    nets = Nets(q=module.apply, critic_opt=adam(cfg.lr), alpha_opt=alpha_optimizer(cfg, tuned))
+    nets = Nets(q=module.apply, critic_opt=adam(cfg.lr), alpha_opt=alpha_optimizer(cfg, tuned),
+                obs_ndim=len(spec.shape))
     return Agent(
         name=name,
         spec=spec,
         # Jitted so that `vmap(init)` compiles once instead of dispatching (and compiling) op by op.
         init=jax.jit(partial(init, cfg=cfg, spec=spec, module=module, nets=nets, uses_alpha=uses_alpha)),
-        act=make_act(policy, greedy, nets),
+        act=make_act(policy, greedy, nets, spec.obs_shape),
         update=partial(
             update,
             nets=nets,
@@ -322,5 +332,5 @@ def make(
             has_alpha=uses_alpha,
             log_epsilon=policy is epsilon_greedy,
         ),
-        sample=partial(policy, nets),
+        sample=make_sample(policy, nets, spec.obs_shape),
     )

@@ -1,7 +1,8 @@
 """MinAtar (Young & Tian 2019) games as gymnasium environments for the discrete agents.
 
 `softrl/MinAtar-<Game>-v1` (Asterix, Breakout, Freeway, Seaquest, SpaceInvaders): the 10x10xC
-boolean frame flattened to a float32 vector of 0/1 values [100 * C], the game's minimal action
+boolean frame as float32 0/1 values [10, 10, C] (the agents put the MinAtar CNN on it; `--encoder mlp`
+flattens it), the game's minimal action
 set as `Discrete(n)`, and gymnasium's TimeLimit at `MAX_EPISODE_STEPS`. MinAtar's defaults are
 kept: sticky actions with probability 0.1 and difficulty ramping.
 
@@ -51,10 +52,10 @@ class MinAtarEnv(gym.Env):
         self.actions = list(self.game.minimal_action_set()) if minimal_action_set else all_actions
         self.action_space = gym.spaces.Discrete(len(self.actions))
         self.frame_shape = tuple(self.game.state_shape())  # (10, 10, channels)
-        self.observation_space = gym.spaces.Box(0.0, 1.0, (int(np.prod(self.frame_shape)),), np.float32)
+        self.observation_space = gym.spaces.Box(0.0, 1.0, self.frame_shape, np.float32)
 
     def _obs(self) -> np.ndarray:
-        return self.game.state().astype(np.float32).reshape(-1)  # [100 * C], values 0 or 1
+        return self.game.state().astype(np.float32)  # [10, 10, C], values 0 or 1
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
