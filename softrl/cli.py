@@ -206,7 +206,7 @@ def new_config(cmd: TrainCommand, args: list[str]) -> tuple[TrainConfig, presets
 
 def check_env(cfg: TrainConfig) -> None:
     """Build the env once (EnvError in one line if it cannot be built or softrl cannot use its spaces)."""
-    if cfg.env.startswith("jax/"):  # a JAX env (the on-device loop): ValueError in one line for an unknown id
+    if env_label(cfg.env).startswith("jax/"):  # a JAX env (the on-device loop): one-line ValueError for an unknown id
         from softrl import jaxenv
 
         jaxenv.make(cfg.env)
@@ -274,7 +274,7 @@ def run_eval(cmd: EvalCommand) -> int:
     if cmd.gym:
         from softrl.ondevice_run import gym_twin
 
-        env_id = gym_twin(cfg.env)
+        env_id = gym_twin(env_label(cfg.env))
     returns = evaluate(agent, states, env_id, seeds, episodes, deterministic=deterministic, env_kwargs=cfg.env_kwargs)
     out = summarize_returns(seeds, returns)
     if cmd.json:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -31,7 +31,7 @@ class EnvError(ValueError):
 class EnvStepError(EnvError):
     """An environment raised inside `step` or `reset`; the message names the env id, the seed and the call."""
 
-    def __init__(self, env_id: str, seed: int, call: str, err: BaseException):
+    def __init__(self, env_id: str | Callable[[], Any], seed: int, call: str, err: BaseException):
         super().__init__(f"environment {env_id} (seed {seed}) raised in {call}: {type(err).__name__}: {err}")
         self.env_id, self.seed, self.call = env_id, seed, call
 
@@ -157,7 +157,8 @@ class SeedEnvs:
     first reset. With num_envs K > 1, observations, actions and transitions carry a [N, K, ...] layout; with
     K = 1 they are [N, ...], exactly as before K existed."""
 
-    def __init__(self, env_id: str, seeds: list[int], env_kwargs: dict | None = None, num_envs: int = 1):
+    def __init__(self, env_id: str | Callable[[], Any], seeds: Sequence[int], env_kwargs: dict | None = None,
+                 num_envs: int = 1):
         if num_envs < 1:
             raise ValueError(f"--num-envs must be >= 1, got {num_envs}")
         self.env_id = env_id
@@ -166,7 +167,7 @@ class SeedEnvs:
         self.seeds = list(seeds)
         self.env_seeds = [sub_env_seed(s, j) for s in seeds for j in range(num_envs)]  # [N * K], seed-major
         self.spec = env_spec(self.envs[0])
-        space = self.envs[0].action_space
+        space: Any = self.envs[0].action_space  # a Box unless discrete
         self.discrete = self.spec.num_actions is not None
         self.low = None if self.discrete else np.asarray(space.low, np.float32).reshape(-1)
         self.high = None if self.discrete else np.asarray(space.high, np.float32).reshape(-1)
@@ -205,7 +206,8 @@ class SeedEnvs:
         """Env i's action (i over all N * K envs) from `action` [N * K, ...]."""
         if self.discrete:
             return int(action[i])
-        return scale_action(action[i], self.low, self.high).reshape(self.act_shape)
+        low, high = cast(np.ndarray, self.low), cast(np.ndarray, self.high)  # both set when not discrete
+        return scale_action(action[i], low, high).reshape(self.act_shape)
 
     def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], list[tuple[int, float, int]]]:
         """Step every env with `action` ([N, d] in [-1, 1], or [N] ints; [N, K, ...] with K envs per seed).
@@ -301,8 +303,9 @@ def env_state(env: gym.Env) -> dict:
     if getattr(e, "_np_random", None) is not None:
         state["np_random"] = e._np_random.bit_generator.state
     if hasattr(e, "data") and hasattr(e, "model"):
-        import mujoco
+        import mujoco as mj
 
+        mujoco = cast(Any, mj)  # compiled bindings without a type stub
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         buf = np.empty(mujoco.mj_stateSize(e.model, spec), np.float64)
         mujoco.mj_getState(e.model, e.data, buf, spec)
@@ -323,8 +326,9 @@ def set_env_state(env: gym.Env, state: dict) -> None:
             e._np_random = np.random.Generator(np.random.PCG64())
         e._np_random.bit_generator.state = state["np_random"]
     if "mujoco" in state:
-        import mujoco
+        import mujoco as mj
 
+        mujoco = cast(Any, mj)  # compiled bindings without a type stub
         mujoco.mj_setState(e.model, e.data, state["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(e.model, e.data)
 

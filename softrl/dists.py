@@ -11,6 +11,7 @@ Actions are rescaled from [-1, 1] to the env's [low, high] outside the distribut
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import jax
 import jax.numpy as jnp
@@ -66,12 +67,17 @@ def tanh_gaussian_mode(mean: Array) -> Array:
     return jnp.tanh(mean)
 
 
-def scale_action(action: Array, low: Array, high: Array) -> Array:
+@overload
+def scale_action(action: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray: ...
+@overload
+def scale_action(action: Array, low: Array | np.ndarray, high: Array | np.ndarray) -> Array: ...
+def scale_action(action, low, high):
     """Affine map from [-1, 1] to [low, high] (works for non-symmetric bounds).
 
-    The clip only absorbs float rounding, so the result always lies in the env's Box.
+    The clip only absorbs float rounding, so the result always lies in the env's Box. A numpy action
+    gives a numpy result (on the host: no device dispatch per env step), a jax one a jax result.
     """
-    xp = np if isinstance(action, np.ndarray) else jnp  # numpy on the host: no device dispatch per env step
+    xp = np if isinstance(action, np.ndarray) else jnp
     return xp.clip(low + 0.5 * (action + 1.0) * (high - low), low, high)
 
 

@@ -87,6 +87,7 @@ def _random_action(agent: Agent, key: Array, num_envs: int = 1) -> Array:
         return jax.vmap(partial(_random_action, agent))(jax.random.split(key, num_envs))
     if agent.spec.num_actions is not None:
         return jax.random.randint(key, (), 0, agent.spec.num_actions)
+    assert agent.spec.action_dim is not None  # continuous
     return jax.random.uniform(key, (agent.spec.action_dim,), jnp.float32, -1.0, 1.0)
 
 

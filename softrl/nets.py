@@ -76,7 +76,8 @@ class QEnsemble(nn.Module):
             QNetwork,
             variable_axes={"params": 0},
             split_rngs={"params": True},
-            in_axes=None,
+            # flax leaves in_axes unannotated, so its default 0 types it as int; None (broadcast) is valid
+            in_axes=None,  # pyright: ignore[reportArgumentType]
             out_axes=0,
             axis_size=self.num_critics,
         )
@@ -128,7 +129,8 @@ class DiscreteQ(nn.Module):
             _head(self.torso),
             variable_axes={"params": 0},
             split_rngs={"params": True},
-            in_axes=None,
+            # flax leaves in_axes unannotated, so its default 0 types it as int; None (broadcast) is valid
+            in_axes=None,  # pyright: ignore[reportArgumentType]
             out_axes=0,
             axis_size=self.num_critics,
         )

@@ -113,6 +113,7 @@ def random_action(spec: EnvSpec, key: Array) -> Array:
     """Uniform over the action space, drawn as `softrl.loop` draws it."""
     if spec.num_actions is not None:
         return jax.random.randint(key, (), 0, spec.num_actions)
+    assert spec.action_dim is not None  # continuous
     return jax.random.uniform(key, (spec.action_dim,), jnp.float32, -1.0, 1.0)
 
 

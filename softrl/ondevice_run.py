@@ -27,7 +27,7 @@ import numpy as np
 from softrl import checkpoint, jaxenv, ondevice, rundir
 from softrl import loop as gym_loop
 from softrl.checkpoint import CheckpointError
-from softrl.config import TrainConfig, config_from_dict, config_to_dict
+from softrl.config import TrainConfig, config_from_dict, config_to_dict, env_label
 from softrl.log import RunLogger
 
 MAX_CHUNK = 10_000  # env steps per compiled call when no log/eval/checkpoint comes sooner
@@ -111,7 +111,7 @@ def write_policy(run_dir: Path, cfg: TrainConfig, loop: ondevice.Loop, states: A
     from softrl.collect import make_env
     from softrl.policy import POLICY_DIRNAME, save_policy
 
-    gym_id = loop.env.spec.gym_id or cfg.env
+    gym_id = loop.env.spec.gym_id or env_label(cfg.env)
     env = make_env(gym_id)
     try:
         return save_policy(run_dir / (name or POLICY_DIRNAME), algo=cfg.algo, agent_config=cfg.agent,

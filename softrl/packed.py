@@ -218,7 +218,7 @@ def _open(cfgs: list[TrainConfig], trial_dir: Path, resume: bool) -> _Packed:
         for d in agent_dirs:
             keep = resume and rundir.holds_run(d)
             locks.append(rundir.open_run_dir(d, resume=keep, overwrite=not keep, note=loop._note))
-        seeds = [AgentSeed(c.seed + j, h) for h, c in enumerate(cfgs) for j in range(n_seeds)]
+        seeds: list[int] = [AgentSeed(c.seed + j, h) for h, c in enumerate(cfgs) for j in range(n_seeds)]
         if tcfg.num_envs != 1:  # _EnvsView slices one env per seed
             raise ValueError(f"packed trials run one env per seed; --num-envs {tcfg.num_envs} is not supported there")
         envs = SeedEnvs(tcfg.env, seeds, tcfg.env_kwargs)
@@ -255,8 +255,9 @@ def _prepare(p: _Packed, resume: bool) -> None:
         (d / "summary.json").unlink(missing_ok=True)
         loggers.append(RunLogger(d, [int(s) for s in run.seeds if s.setting == h], cfg.tensorboard,  # type: ignore[attr-defined]
                                  wandb_project=getattr(cfg, "wandb", None), wandb_config=config_to_dict(cfg)))
-    run.logger = _SettingLogs(loggers)  # type: ignore[assignment]  (the loop's logger interface)
-    run.logger.truncate_after(run.start)
+    logs = _SettingLogs(loggers)
+    run.logger = logs  # type: ignore[assignment]  (the loop's logger interface)
+    logs.truncate_after(run.start)
     if not resume:
         loop._save(run, 0)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import gymnasium as gym
 import jax
@@ -48,7 +48,7 @@ class Rollout(NamedTuple):
     logp: np.ndarray | None = None  # [N, E, T]
 
 
-def _pad(episodes: list[list[list[np.ndarray]]]) -> np.ndarray:
+def _pad(episodes: list[list[list[np.ndarray | np.generic]]]) -> np.ndarray:
     """[N][E] lists of per-step arrays -> one float array [N, E, longest, ...], NaN past each end."""
     t_max = max(len(ep) for row in episodes for ep in row)
     first = next(step for row in episodes for ep in row for step in ep)
@@ -64,19 +64,19 @@ class _Recorder:
     """Per env and episode: the observations, actions, rewards and log-probs seen (only when recording)."""
 
     def __init__(self, n: int, episodes: int, obs: np.ndarray):
-        self.fields: dict[str, list[list[list[np.ndarray]]]] = {
+        self.fields: dict[str, list[list[list[np.ndarray | np.generic]]]] = {
             k: [[[] for _ in range(episodes)] for _ in range(n)] for k in ("obs", "actions", "rewards", "logp")}
         for i in range(n):
             self.fields["obs"][i][0].append(obs[i].copy())
 
-    def step(self, i: int, j: int, next_obs, action, reward: float, logp) -> None:
+    def step(self, i: int | np.integer, j: int, next_obs, action, reward: float, logp) -> None:
         f = self.fields
         f["obs"][i][j].append(next_obs.copy())
         f["actions"][i][j].append(np.asarray(action, np.float64))
         f["rewards"][i][j].append(np.float64(reward))
         f["logp"][i][j].append(np.float64(np.nan if logp is None else logp[i]))
 
-    def start(self, i: int, j: int, obs) -> None:
+    def start(self, i: int | np.integer, j: int, obs) -> None:
         self.fields["obs"][i][j].append(obs.copy())
 
     def arrays(self, has_logp: bool) -> dict[str, np.ndarray | None]:
@@ -89,7 +89,7 @@ def _to_env_action(env: gym.Env) -> Callable[[np.ndarray], Any]:
     """One env's action from one row of the policy's output, as `SeedEnvs.to_env_action` does it."""
     if env_spec(env).num_actions is not None:
         return int
-    space = env.action_space
+    space = cast(gym.spaces.Box, env.action_space)  # not Discrete: num_actions is None
     low, high = np.asarray(space.low, np.float32).reshape(-1), np.asarray(space.high, np.float32).reshape(-1)
     return lambda a: scale_action(a, low, high).reshape(space.shape)
 

@@ -109,7 +109,8 @@ def write_mp4(path: Path, frames: list[np.ndarray], fps: int) -> None:
         # macro_block_size 2: yuv420p needs even sizes; the default 16 would rescale e.g. 500x500 frames.
         with imageio.get_writer(tmp, format="FFMPEG", fps=fps, codec="libx264", macro_block_size=2) as writer:
             for frame in frames:
-                writer.append_data(frame)
+                # the stub types get_writer's result as the base class; the FFMPEG writer has append_data
+                writer.append_data(frame)  # pyright: ignore[reportAttributeAccessIssue]
     os.replace(tmp, path)
 
 

@@ -20,7 +20,7 @@ reproducible and independent of the env's own randomness.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -47,7 +47,7 @@ class MassScale(gym.Wrapper):
         if scale <= 0:
             raise ValueError(f"mass scale must be > 0, got {scale}")
         self.scale = float(scale)
-        u = env.unwrapped
+        u: Any = env.unwrapped  # duck-typed: a MuJoCo env (model, data) or the point mass (mass)
         if _is_mujoco(env):
             self.nominal = np.array(u.model.body_mass, copy=True)
             u.model.body_mass[:] = self.nominal * self.scale
@@ -68,7 +68,7 @@ class FrictionScale(gym.Wrapper):
         if not _is_mujoco(env):
             raise TypeError(f"FrictionScale needs a MuJoCo env, got {env.unwrapped}")
         self.scale = float(scale)
-        model = env.unwrapped.model
+        model = cast(Any, env.unwrapped).model  # a MuJoCo env, checked above
         self.nominal = np.array(model.geom_friction, copy=True)
         model.geom_friction[:] = self.nominal * self.scale
 
@@ -91,7 +91,7 @@ class ForcePulses(gym.Wrapper):
         self.pulses = 0  # pulses started this episode (for tests and reports)
 
     def _set(self, on: bool) -> None:
-        u = self.env.unwrapped
+        u: Any = self.env.unwrapped  # duck-typed: a MuJoCo env (data) or the point mass (push)
         if self.mujoco:
             u.data.xfrc_applied[self.body, :] = 0.0
             if on:

@@ -97,6 +97,7 @@ def compute(seeds: int) -> dict:
     soft = soft_value_iteration(mdp, ALPHA)
     hard = soft_value_iteration(mdp, 0.0)
     H, S, A = mdp.horizon, mdp.num_states, mdp.num_actions
+    assert H is not None  # LAYOUT's gridworld has a finite horizon
     policies = {
         OPTIMAL: soft.policy,
         "uniform": jnp.full((H, S, A), 1.0 / A),

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import softrl
+from softrl.config import Algo
 from softrl.envs.multigoal import MAX_EPISODE_STEPS, MultiGoalParams, Rollouts, rollouts, step_batch
 from softrl.experiments import report as rep
 from softrl.experiments.report import Figure, Report, check, fmt, fmt_ci, mean_ci, train_or_resume
@@ -55,7 +56,7 @@ MODES = ("stochastic", "deterministic", "origin")
 class Method:
     label: str
     slug: str  # run directory name under OUT/runs/
-    algo: str
+    algo: Algo
     alpha: str = "auto"
     maxent: bool = False
 
@@ -231,6 +232,8 @@ def _finish(fig, out: Path, quick: bool, filename: str, title: str, caption: str
 
 def _plot_trajectories(out: Path, evals: dict[str, dict], quick: bool) -> Figure:
     plt = rep.pyplot()
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Circle
     goal_colors = plt.get_cmap("tab10")(np.arange(len(PARAMS.goals)))
     n_methods = len(evals)
     fig, axes = plt.subplots(2, n_methods, figsize=(3.3 * n_methods, 7.0), sharex=True, sharey=True)
@@ -256,7 +259,7 @@ def _plot_trajectories(out: Path, evals: dict[str, dict], quick: bool) -> Figure
             ax.legend(loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize=8)
     for ax in axes.ravel():
         for gi, g in enumerate(PARAMS.goals):
-            ax.add_patch(plt.Circle(g, PARAMS.goal_radius, fill=False, color=goal_colors[gi], lw=1.5))
+            ax.add_patch(Circle(g, PARAMS.goal_radius, fill=False, color=goal_colors[gi], lw=1.5))
         ax.plot(0, 0, marker="x", color="k", ms=6)
         ax.set_xlim(-lim, lim)
         ax.set_ylim(-lim, lim)
@@ -265,8 +268,8 @@ def _plot_trajectories(out: Path, evals: dict[str, dict], quick: bool) -> Figure
         ax.set_xlabel("x position (env units)")
     for ax in axes[:, 0]:
         ax.set_ylabel("y position (env units)")
-    handles = [plt.Line2D([], [], color=goal_colors[gi], label=f"goal {gi} reached") for gi in range(len(PARAMS.goals))]
-    handles.append(plt.Line2D([], [], color="0.6", label="no goal (time limit)"))
+    handles = [Line2D([], [], color=goal_colors[gi], label=f"goal {gi} reached") for gi in range(len(PARAMS.goals))]
+    handles.append(Line2D([], [], color="0.6", label="no goal (time limit)"))
     axes[0, -1].legend(handles=handles, loc="lower left", bbox_to_anchor=(1.02, 0.0), fontsize=8)
     return _finish(fig, out, quick, "trajectories.png",
                    "Does MaxEnt discover multiple solutions? Stochastic rollouts on the 4-goal point mass "

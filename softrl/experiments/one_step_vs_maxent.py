@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl.backups import entropy, soft_policy
+from softrl.config import Algo
 from softrl.experiments.report import (
     Check,
     Figure,
@@ -354,10 +355,12 @@ def _draw_policy(ax, geo, cliff, pi, occupancy, title) -> None:
     img = np.full((geo.height, geo.width), np.nan)
     for s, (r, c) in enumerate(geo.cell_of_state):
         img[r, c] = ent_bar[s] if not cliff[s] else np.nan
+    from matplotlib.patches import Rectangle
+
     im = ax.imshow(img, cmap="viridis", vmin=0, vmax=np.log(geo.action_deltas.shape[0]))
     for s, (r, c) in enumerate(geo.cell_of_state):
         if cliff[s]:
-            ax.add_patch(pyplot().Rectangle((c - 0.5, r - 0.5), 1, 1, color="tab:red", alpha=0.6))
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, color="tab:red", alpha=0.6))
             continue
         ink = "k" if ent_bar[s] > 0.7 else "w"  # readable on both ends of viridis
         for a, (dr, dc) in enumerate(geo.action_deltas):
@@ -385,7 +388,7 @@ FIXED_ALPHAS = (1.0, 10.0)
 @dataclasses.dataclass(frozen=True)
 class DeepConfig:
     label: str
-    algo: str
+    algo: Algo
     alpha: str = "auto"
 
     @property
@@ -446,6 +449,7 @@ def _episodes(agent, states, sample, n_seeds: int, episodes: int, deterministic:
     seeds = [env_seed + 1000 * i + j for i in range(n_seeds) for j in range(episodes)]
     out = rollout(jax.jit(policy), ENV_ID, seeds, 1, key, record=True)
     shape = (n_seeds, episodes)
+    assert out.obs is not None  # record=True
     neg_logp = np.full(shape, np.nan) if out.logp is None else -np.nansum(out.logp[:, 0], axis=1).reshape(shape)
     return {"return": out.returns.reshape(shape), "fell": out.terminated.reshape(shape),  # terminated = fell
             "neg_logp_sum": neg_logp, "length": out.lengths.reshape(shape),
@@ -655,6 +659,8 @@ def _trajectory_figure(deep: dict, configs: list[DeepConfig], out: Path) -> Figu
 
     runs = deep["runs"]
     plt = pyplot()
+    from matplotlib.patches import Rectangle
+
     colors = _colors(configs)
     lowest = min(np.nanmin(runs[c.label]["_paths"][..., 1]) for c in configs)
     y_low = max(BOTTOM, np.floor((lowest - 0.1) * 10) / 10)  # zoom in on where the agents went
@@ -664,8 +670,8 @@ def _trajectory_figure(deep: dict, configs: list[DeepConfig], out: Path) -> Figu
     for ax in axes.ravel()[len(configs):]:
         ax.axis("off")
     for ax, cfg in zip(axes.ravel(), configs):
-        ax.add_patch(plt.Rectangle((0, BOTTOM), LEDGE_END, -BOTTOM, color="tab:red", alpha=0.25, label="cliff"))
-        ax.add_patch(plt.Rectangle((LEDGE_END, BOTTOM), RIGHT - LEDGE_END, TOP - BOTTOM, color="tab:green",
+        ax.add_patch(Rectangle((0, BOTTOM), LEDGE_END, -BOTTOM, color="tab:red", alpha=0.25, label="cliff"))
+        ax.add_patch(Rectangle((LEDGE_END, BOTTOM), RIGHT - LEDGE_END, TOP - BOTTOM, color="tab:green",
                                    alpha=0.12, label="plateau (reward 1/step)"))
         for path in runs[cfg.label]["_paths"]:
             ax.plot(path[:, 0], path[:, 1], color=colors[cfg.label], linewidth=0.7, alpha=0.7)
@@ -713,6 +719,7 @@ def reading(results: dict, report: Report, figs: list[Figure], quick: bool) -> N
     if note is not None:
         text += note
     else:
+        assert deep is not None  # not_run_note gives a note whenever the deep part did not run
         text += _deep_reading(deep)
     report.para(text)
 

@@ -16,13 +16,16 @@ import platform
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 # Font sizes chosen to stay readable when a figure is shown at ~700 px wide in a markdown viewer.
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 11,
     "axes.titlesize": 12,
     "axes.labelsize": 11,

@@ -30,11 +30,13 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import gymnasium as gym
 import jax
 import numpy as np
 
+from softrl.config import Algo
 from softrl.envs.perturb import KINDS, NOMINAL_LEVEL, is_point_mass, make_perturbed
 from softrl.experiments.report import (
     Check,
@@ -60,7 +62,7 @@ MODES = ("stochastic", "deterministic")  # which action the evaluation policy ta
 @dataclasses.dataclass(frozen=True)
 class Method:
     label: str
-    algo: str
+    algo: Algo
     alpha: str = "auto"
 
     @property
@@ -256,8 +258,8 @@ def wrapper_checks(task_ids: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {"nominal_max_abs_diff": 0.0, "min_perturbed_diff": math.inf, "per_env": {}}
     rng = np.random.default_rng(0)
     for env_id in task_ids:
-        space = make_env(env_id).action_space
-        actions = rng.uniform(space.low, space.high, (60,) + space.shape)
+        space = cast(gym.spaces.Box, make_env(env_id).action_space)  # every task here is continuous
+        actions = rng.uniform(space.low, space.high, (60, *space.shape))
         if is_point_mass(env_id):
             actions[:, 0] = 1.0  # head for the goal along x, so that the wall is met
         base = _trajectory(make_env(env_id), 7, actions)
@@ -280,8 +282,8 @@ def wrapper_checks(task_ids: list[str]) -> dict[str, Any]:
         out["per_env"][env_id] = per
         if not is_point_mass(env_id):
             env = make_perturbed(env_id, "mass", 2.0)
-            u = env.unwrapped
-            nominal_mass = make_env(env_id).unwrapped.model.body_mass
+            u: Any = env.unwrapped  # a MuJoCo env (model)
+            nominal_mass = cast(Any, make_env(env_id).unwrapped).model.body_mass
             pos = nominal_mass > 0
             out["mass_ratio_error"] = float(np.abs(u.model.body_mass[pos] / nominal_mass[pos] - 2.0).max())
     out["force_repeat_max_abs_diff"] = max(v["force_repeat_max_abs_diff"] for v in out["per_env"].values())
@@ -430,7 +432,7 @@ def _task_figure(res: dict, out: Path, quick: bool) -> Figure:
                 for c, (label, m) in zip(colors, methods.items()):
                     per_seed = m["returns"][mode][kind].mean(axis=2).T  # [seeds, levels]
                     lo, hi = min(lo, per_seed.min()), max(hi, per_seed.max())
-                    style = {"linestyle": "--"} if m["algo"] != "sac" else {}
+                    style: dict[str, Any] = {"linestyle": "--"} if m["algo"] != "sac" else {}
                     band(ax, levels, per_seed, label, color=c, spread=spread, marker="o", markersize=3, **style)
                 # A 3-seed t-interval reaches far past the data; clip the view to the per-seed returns.
                 pad = 0.08 * max(hi - lo, 1e-9)

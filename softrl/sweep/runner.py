@@ -42,7 +42,8 @@ def use_compile_cache(sweep_dir: Path) -> None:
     """
     import jax
 
-    if jax.config.jax_compilation_cache_dir:
+    # a flag jax.config sets at runtime, absent from its type stub
+    if jax.config.jax_compilation_cache_dir:  # pyright: ignore[reportAttributeAccessIssue]
         return
     jax.config.update("jax_compilation_cache_dir", str(sweep_dir / ".jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

@@ -116,7 +116,7 @@ def _coerce(tp: Any, args: tuple, value: Any) -> Any:
             return str(value).lower() == "true"
         raise ValueError
     if typing.get_origin(tp) is tuple:
-        parts = value.split("x") if isinstance(value, str) else list(value)
+        parts = value.split("x") if isinstance(value, str) else list(typing.cast(Iterable, value))
         return tuple(_coerce(int, (), p) for p in parts)
     if typing.get_origin(tp) is typing.Literal:
         if value not in args:

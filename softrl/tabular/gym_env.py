@@ -16,7 +16,7 @@ gymnasium's `TimeLimit` wrapper (so `env.spec.max_episode_steps` is set).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -47,7 +47,7 @@ class TabularEnv(gym.Env):
       render_mode: None or 'ansi'.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: dict[str, Any] = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,
@@ -85,6 +85,7 @@ class TabularEnv(gym.Env):
         elif observation == "index":
             self.observation_space = spaces.Discrete(S)
         else:
+            assert geometry is not None  # 'coords' needs it, checked above
             high = np.array([geometry.height - 1, geometry.width - 1], dtype=np.float32)
             self.observation_space = spaces.Box(np.zeros(2, np.float32), high, dtype=np.float32)
         self._state = 0
@@ -98,6 +99,7 @@ class TabularEnv(gym.Env):
             return obs
         if self.observation_kind == "index":
             return int(s)
+        assert self.geometry is not None  # 'coords' needs it, checked in __init__
         return self.geometry.cell_of_state[s].astype(np.float32)
 
     def _info(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from softrl.tabular.precision import as_float64
 
@@ -38,7 +39,7 @@ _PROB_ATOL = 1e-5
 
 
 def _is_traced(x: Any) -> bool:
-    return isinstance(x, jax.core.Tracer)
+    return isinstance(x, Tracer)
 
 
 def _validate(P, R, gamma, p0, terminal, horizon) -> None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 T = TypeVar("T")
 
@@ -36,7 +37,8 @@ def float64() -> Iterator[None]:
 
 def x64_enabled() -> bool:
     """Whether JAX currently creates float64 arrays (process-wide flag or an enclosing `float64()`)."""
-    return bool(jax.config.jax_enable_x64)
+    # a flag jax.config sets at runtime, absent from its type stub
+    return bool(jax.config.jax_enable_x64)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def as_float64(x: Any) -> Any:
@@ -46,7 +48,7 @@ def as_float64(x: Any) -> Any:
     (it converts silently to float32 where float32 code uses it), a JAX float64 array under x64.
     Tracers are returned in JAX's current float dtype.
     """
-    if isinstance(x, jax.core.Tracer):
+    if isinstance(x, Tracer):
         return jnp.asarray(x, dtype=jnp.zeros((), dtype=float).dtype)
     return jnp.asarray(x, jnp.float64) if x64_enabled() else np.asarray(x, np.float64)
 
@@ -65,7 +67,7 @@ def cast_floats(tree: Any, dtype: Any) -> Any:
 
 
 def _traced(tree: Any) -> bool:
-    return any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(tree))
+    return any(isinstance(x, Tracer) for x in jax.tree.leaves(tree))
 
 
 def solve_in(dtype: Any, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

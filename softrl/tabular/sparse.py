@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 
 from softrl.backups import soft_policy, soft_value
 from softrl.tabular.gridworld import ACTION_DELTAS
@@ -59,7 +60,7 @@ def _validate(next_state, prob, R, gamma, p0, terminal) -> None:
         raise ValueError(f"p0 and terminal must have shape [S] = {(S,)}, got {np.shape(p0)}, {np.shape(terminal)}")
     if np.shape(gamma) != ():
         raise ValueError(f"gamma must be a scalar, got shape {np.shape(gamma)}")
-    if any(isinstance(x, jax.core.Tracer) for x in (next_state, prob, R, gamma, p0, terminal)):
+    if any(isinstance(x, Tracer) for x in (next_state, prob, R, gamma, p0, terminal)):
         return  # traced leaves (inside jit/vmap) cannot be inspected
     idx = np.asarray(next_state)
     if not np.issubdtype(idx.dtype, np.integer):
