@@ -72,11 +72,13 @@ def _render(env: Any, env_id: str) -> np.ndarray:
 def _make_render_env(env_id: str, env_kwargs: Mapping[str, Any] | None) -> Any:
     import gymnasium as gym
 
-    from softrl.collect import make_env
+    from softrl.collect import EnvError, make_env
 
     try:
         env = make_env(env_id, render_mode="rgb_array", **dict(env_kwargs or {}))
-    except TypeError:  # an env class that takes no render_mode at all
+    except (TypeError, EnvError) as err:  # an env class that takes no render_mode at all
+        if "render_mode" not in str(err):
+            raise
         raise VideoError(f"{env_id} cannot render: it does not accept render_mode='rgb_array'") from None
     modes = env.metadata.get("render_modes", [])
     if "rgb_array" not in modes:
