@@ -470,17 +470,9 @@ def _fig_profiles(result: dict, plt):
     return fig
 
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (`python -m softrl.report`) until softrl.cli wires the command in."""
+if __name__ == "__main__":  # `python -m softrl.report ...` is `softrl report ...`
     import sys
 
-    try:
-        return run_report(tyro.cli(ReportCommand, args=argv))
-    except (ValueError, FileNotFoundError) as err:
-        print(f"softrl: error: {err}", file=sys.stderr)
-        return 2
+    from softrl.cli import main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["report", *sys.argv[1:]]))

@@ -1,5 +1,7 @@
-"""`python -m softrl.sweep ...`: the sweep command before softrl.cli wires it in as `softrl sweep`."""
+"""`python -m softrl.sweep ...` is `softrl sweep ...`."""
 
-from softrl.sweep.command import main
+import sys
 
-raise SystemExit(main())
+from softrl.cli import main
+
+raise SystemExit(main(["sweep", *sys.argv[1:]]))

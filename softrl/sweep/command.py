@@ -204,19 +204,3 @@ def run_sweep(cmd: SweepCommand) -> int:
                              f"continue with softrl sweep --resume {out}")
     print(f"sweep finished; compare its configurations with: softrl report {out} --out {out}/report")
     return 0
-
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry point (`python -m softrl.sweep`) until softrl.cli wires the command in."""
-    import sys
-
-    try:
-        return run_sweep(tyro.cli(SweepCommand, args=argv))
-    except (ValueError, FileNotFoundError) as err:
-        print(f"softrl: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
