@@ -16,7 +16,7 @@ from softrl import presets
 from softrl.callbacks import CallbackError, StopAtReturn
 from softrl.checkpoint import CheckpointError
 from softrl.collect import EnvError, env_spec, make_env
-from softrl.config import ALGOS, AgentConfig, Algo, TrainConfig, config_from_dict, env_label
+from softrl.config import ALGOS, AgentConfig, Algo, TrainConfig, config_from_dict, env_label, is_jax_env
 from softrl.loop import NonFiniteEnvError, NonFiniteLossError, evaluate, load_run, summarize_returns, train
 from softrl.presets import PresetsCommand, run_presets
 from softrl.rundir import RunDirError, refuse_legacy
@@ -206,7 +206,7 @@ def new_config(cmd: TrainCommand, args: list[str]) -> tuple[TrainConfig, presets
 
 def check_env(cfg: TrainConfig) -> None:
     """Build the env once (EnvError in one line if it cannot be built or softrl cannot use its spaces)."""
-    if env_label(cfg.env).startswith("jax/"):  # a JAX env (the on-device loop): one-line ValueError for an unknown id
+    if is_jax_env(cfg.env):  # a JAX env (the on-device loop): one-line ValueError for an unknown id
         from softrl import jaxenv
 
         jaxenv.make(cfg.env)

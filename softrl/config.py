@@ -14,7 +14,7 @@ import math
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 CONTINUOUS_ALGOS = ("ddpg", "td3", "svg0", "wp", "sac")
 DISCRETE_ALGOS = ("dqn", "soft-dqn", "discrete-sac")
@@ -33,6 +33,11 @@ def env_label(env: str | EnvFactory) -> str:
     module = getattr(env, "__module__", None) or type(env).__module__
     name = getattr(env, "__qualname__", None) or type(env).__qualname__
     return f"{FACTORY_PREFIX}{module}.{name}>"
+
+
+def is_jax_env(env: str | EnvFactory) -> TypeGuard[str]:
+    """Whether `env` names a pure-JAX twin (`jax/ID`), trained by the on-device loop (softrl.ondevice_run)."""
+    return isinstance(env, str) and env.startswith("jax/")
 
 
 @dataclasses.dataclass(frozen=True)

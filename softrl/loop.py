@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,7 @@ from softrl.config import (
     config_from_dict,
     config_to_dict,
     env_label,
+    is_jax_env,
 )
 from softrl.devices import seed_sharding, use_cpu_devices
 from softrl.log import RunLogger
@@ -581,6 +582,14 @@ def _stopped(run: _Run, clock: _Clock, step: int) -> TrainResult:
                        agent=run.agent, seeds=run.seeds, updates=np.asarray(run.carry.agent.step), stopped_at=step)
 
 
+def save_interrupted(run: Any, step: int, save: Callable[[Any, int], None]) -> NoReturn:
+    """Ctrl-C / SIGTERM is honoured between steps, so the saved state is consistent: checkpoint `step` (unless it
+    is the last one saved) and stop with the resume command. Shared by this loop and softrl.ondevice_run."""
+    if run.saved_step != step:
+        save(run, step)
+    raise KeyboardInterrupt(f"interrupted; run saved at step {step}. Resume with: softrl train --resume {run.run_dir}")
+
+
 def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool = False,
           callbacks: Sequence[Callback] = ()) -> TrainResult:
     """Train `cfg.seeds` agents at once. With `resume=RUN_DIR`, continue that run exactly.
@@ -602,7 +611,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
     callbacks = tuple(callbacks)
     if not all(callable(c) for c in callbacks):
         raise TypeError("callbacks must be callables f(view) -> softrl.STOP or None")
-    if isinstance(cfg.env, str) and cfg.env.startswith("jax/"):  # the whole loop on device (softrl.ondevice_run)
+    if is_jax_env(cfg.env):  # the whole loop on device (softrl.ondevice_run)
         from softrl import ondevice_run
 
         if callbacks:
@@ -615,11 +624,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: bool
         clock = _Clock()
         step, interrupted = _step_loop(run, clock)
         if interrupted:
-            # Ctrl-C / SIGTERM is honoured between steps, so the saved state is consistent: nothing is lost.
-            if run.saved_step != step:
-                _save(run, step)
-            raise KeyboardInterrupt(f"interrupted; run saved at step {step}. "
-                                    f"Resume with: softrl train --resume {run.run_dir}")
+            save_interrupted(run, step, _save)
         if run.stop_step is not None and step < cfg.total_steps:
             return _stopped(run, clock, step)
         return _finish(run, clock)
@@ -717,7 +722,7 @@ def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainC
 
 def _run_agent(cfg: TrainConfig) -> Agent:
     # the on-device loop's cached agent: its compiled evaluation is reused
-    if isinstance(cfg.env, str) and cfg.env.startswith("jax/"):
+    if is_jax_env(cfg.env):
         from softrl import ondevice
 
         return ondevice._agent(cfg.algo, cfg.agent, cfg.env)

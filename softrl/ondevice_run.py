@@ -276,10 +276,7 @@ def train_run(cfg: TrainConfig, *, resume: str | Path | None = None, overwrite: 
         clock = gym_loop._Clock()
         step, interrupted = _step_loop(run, clock)
         if interrupted:
-            if run.saved_step != step:
-                _save(run, step)
-            raise KeyboardInterrupt(f"interrupted; run saved at step {step}. "
-                                    f"Resume with: softrl train --resume {run.run_dir}")
+            gym_loop.save_interrupted(run, step, _save)
         return _finish(run, clock)
     finally:
         run.close()

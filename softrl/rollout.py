@@ -26,6 +26,7 @@ import numpy as np
 
 from softrl.agents.base import Agent
 from softrl.collect import ObsFlattener, env_spec, make_env
+from softrl.config import is_jax_env
 from softrl.dists import scale_action
 
 Array = jax.Array
@@ -178,7 +179,7 @@ def evaluate(
     step splits it once and gives seed i the i-th of `split(sub, num_seeds)`. `env_id` may also be a zero-argument
     env factory, and `env_kwargs` go to the env's constructor, as in training (`TrainConfig.env/env_kwargs`).
     """
-    if isinstance(env_id, str) and env_id.startswith("jax/"):  # on device (ondevice_run.evaluate); no `key` there
+    if is_jax_env(env_id):  # on device (ondevice_run.evaluate); no `key` there
         from softrl import ondevice_run
 
         return ondevice_run.evaluate(agent, states, env_id, seeds, episodes, deterministic)
