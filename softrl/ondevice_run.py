@@ -156,7 +156,8 @@ def _restore(run: _Run) -> None:
 # ----- the run -------------------------------------------------------------------------------------------
 
 
-def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run:
+def check_config(cfg: TrainConfig) -> None:
+    """ValueError (one line) for options the on-device loop does not implement."""
     if cfg.env_kwargs:
         raise ValueError(f"--env-kwargs apply to gymnasium envs; the JAX env {cfg.env} takes none")
     if cfg.cpu_devices != 1:
@@ -165,6 +166,10 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     if cfg.num_envs != 1 or cfg.agent.normalize_obs:  # the on-device step does not implement them (yet)
         raise ValueError(f"--num-envs and --normalize-obs apply to gymnasium envs; the on-device loop ({cfg.env}) "
                          "runs one env per agent without observation normalisation")
+
+
+def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run:
+    check_config(cfg)
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or gym_loop.default_run_dir(cfg))
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
     loop = ondevice.build(cfg)  # refuses a bad env id, algorithm or buffer size before the run dir is touched
@@ -287,9 +292,6 @@ def evaluate(agent, states: Any, env_id: str, seeds: list[int], episodes: int, d
     return ondevice._evaluate_fn(agent, jaxenv.make(env_id), tuple(seeds), deterministic)(states, episodes)
 
 
-
-
-
 def gym_twin(env_id: str) -> str:
     """The gymnasium id whose dynamics the `jax/` env `env_id` reproduces (`softrl eval --gym`); a gymnasium
     id is returned as it is."""
@@ -299,4 +301,6 @@ def gym_twin(env_id: str) -> str:
     if twin is None:
         raise ValueError(f"{env_id} has no gymnasium twin; evaluate it without --gym")
     return twin
-__all__ = ["MAX_CHUNK", "evaluate", "gym_twin", "train_run", "write_policy"]
+
+
+__all__ = ["MAX_CHUNK", "check_config", "evaluate", "gym_twin", "train_run", "write_policy"]
