@@ -31,8 +31,8 @@ def play(envs, actions):
     out, ends = [], []
     for a in actions:
         tr, finished = envs.step(a)
-        out.append({**{k: np.array(tr[k]) for k in ("next_obs", "reward", "terminated", "truncated")},
-                    "act_obs": np.array(envs.obs)})
+        row = {k: np.array(tr[k]) for k in ("next_obs", "reward", "terminated", "truncated")}
+        out.append({**row, "act_obs": np.array(envs.obs)})
         ends += finished
     return out, ends
 
@@ -101,9 +101,13 @@ def test_a_snapshot_of_one_game_is_refused_by_another():
 
 
 TOTAL = 300
-ARGS = ["dqn", "--env", env_id("Breakout"), "--total-steps", str(TOTAL), "--learning-starts", "100",
-        "--eval-every", "0", "--eval-episodes", "1", "--hidden", "16", "--batch-size", "16", "--buffer-size", "500",
-        "--log-every", "50", "--checkpoint-every", "100", "--no-progress"]
+ARGS = [
+    "dqn",
+    "--env",
+    env_id("Breakout"),
+    *f"--total-steps {TOTAL} --learning-starts 100 --eval-every 0 --eval-episodes 1 --hidden 16 --batch-size 16 "
+    "--buffer-size 500 --log-every 50 --checkpoint-every 100 --no-progress".split(),
+]
 
 
 def test_minatar_run_interrupted_by_sigterm_resumes_bitwise(tmp_path, monkeypatch):

@@ -53,9 +53,7 @@ class MinAtarEnv(gym.Env):
     ):
         from minatar import Environment  # optional dependency, imported only when used
 
-        self.game = Environment(
-            game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping
-        )
+        self.game = Environment(game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping)
         all_actions = list(range(self.game.num_actions()))
         self.actions = list(self.game.minimal_action_set()) if minimal_action_set else all_actions
         self.action_space = gym.spaces.Discrete(len(self.actions))
