@@ -392,9 +392,11 @@ def _rate_after_first(steps_timed: int, t_after_first: float | None, t_end: floa
 
 
 def make_sb3_family_sac(
-    lib: str, env_id: str, learning_starts: int, seed: int, accelerator: bool = False
+    lib: str, env_id: str, learning_starts: int, seed: int, accelerator: bool = False, ent_coef: str = "auto"
 ) -> tuple[Any, str, str]:
     """SB3's or SBX's SAC on `env_id` with the shared workload: (model, version, backend).
+
+    ``ent_coef``: "auto" (tuned alpha, SB3's default) or a fixed alpha such as "0.2" (benchmarks/sweep.py).
 
     ``accelerator``: SB3 on ``device="auto"`` (CUDA if torch sees it); SBX always follows JAX's backend.
     """
@@ -430,7 +432,7 @@ def make_sb3_family_sac(
         gamma=0.99,
         train_freq=1,
         gradient_steps=1,
-        ent_coef="auto",
+        ent_coef=ent_coef if ent_coef == "auto" else float(ent_coef),
         target_entropy="auto",
         policy_kwargs={"net_arch": list(HIDDEN)},
         seed=seed,
@@ -443,7 +445,8 @@ def make_sb3_family_sac(
 
 
 def _train_sb3_family(
-    lib: str, env_id: str, steps: int, learning_starts: int, seed: int, accelerator: bool = False
+    lib: str, env_id: str, steps: int, learning_starts: int, seed: int, accelerator: bool = False,
+    ent_coef: str = "auto",
 ) -> dict[str, Any]:
     from stable_baselines3.common.callbacks import BaseCallback
 
@@ -484,7 +487,7 @@ def _train_sb3_family(
         def _on_training_end(self) -> None:
             self.t1 = time.perf_counter()
 
-    model, version_str, backend = make_sb3_family_sac(lib, env_id, learning_starts, seed, accelerator)
+    model, version_str, backend = make_sb3_family_sac(lib, env_id, learning_starts, seed, accelerator, ent_coef)
     clock = LearningClock(learning_starts)
     model.learn(total_timesteps=learning_starts + steps, callback=clock, progress_bar=False)
     assert clock.t0 is not None and clock.t1 is not None
@@ -753,6 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="also append each record as a JSON line here")
     parser.add_argument("--verbose", action="store_true", help="echo the children's output to stderr")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--ent-coef", default="auto", help=argparse.SUPPRESS)  # sb3/sbx child only (sweep.py)
     parser.add_argument("--accelerator", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", default=None, help=argparse.SUPPRESS)  # softrl child only
     parser.add_argument("--cpu-devices", type=int, default=1, help=argparse.SUPPRESS)  # softrl child only
@@ -764,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
                                   args.cpu_devices)
         else:
             record = _train_sb3_family(
-                args.peer, args.env, args.steps, args.learning_starts, args.seed, args.accelerator
+                args.peer, args.env, args.steps, args.learning_starts, args.seed, args.accelerator, args.ent_coef
             )
         print(RESULT_TAG + json.dumps(record), flush=True)
         return 0
