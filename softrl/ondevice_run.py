@@ -127,7 +127,7 @@ def _restore(run: _Run) -> None:
     rundir.refuse_legacy(run.run_dir)
     root = rundir.checkpoints_dir(run.run_dir)
     try:
-        meta, arrays, _ = checkpoint.load_latest(root, gym_loop._note)
+        meta, arrays, _ = checkpoint.load_latest(root, gym_loop._note, defer=gym_loop.is_buffer_data)
     except CheckpointError as err:
         if rundir.has_checkpoint(run.run_dir) or root.exists():
             raise
@@ -139,10 +139,11 @@ def _restore(run: _Run) -> None:
     fields = {name: checkpoint.tree_from(f"carry.{name}", arrays, getattr(c, name), f"carry.{name}")
               for name in _CARRY_FIELDS}
     agent = checkpoint.tree_from("agent", arrays, c.agent, "agent state")
-    buffer = gym_loop._restore_buffer(c.buffer, arrays)
-    restored = c._replace(agent=agent, buffer=buffer, **fields)
-    # Fresh device arrays for every leaf: the next chunk donates them.
-    run.carry = jax.tree.map(lambda x: jnp.array(x, copy=True), restored)
+    buffer = gym_loop._restore_buffer(c.buffer, arrays)  # written in place into the run's own buffer
+    # Fresh device arrays for every leaf: the next chunk donates them. The buffer's already are (no second copy
+    # of it on the device).
+    restored = c._replace(agent=agent, buffer=None, **fields)
+    run.carry = jax.tree.map(lambda x: jnp.array(x, copy=True), restored)._replace(buffer=buffer)
     start = int(meta["step"])
     if run.cfg.total_steps < start:
         raise ValueError(f"--total-steps {run.cfg.total_steps} is below the {start} steps the run has done")
