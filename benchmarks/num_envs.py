@@ -7,7 +7,9 @@ both. Everything else is softrl's SAC default (2x256, batch 256, lr 3e-4, learni
     python benchmarks/num_envs.py --env HalfCheetah-v5 --total-steps 100000 --ks 1 4 8 \
         --out benchmarks/results/num_envs.json
 
-Run it alone on the machine: two benchmarks at once measure nothing.
+Run it alone on the machine: two benchmarks at once measure nothing. `cpu_s` (the process's CPU time, all
+threads) is printed beside the wall time: it is the work done, and moves much less than the wall time when
+something else shares the machine.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ def one_run(env: str, k: int, gradient_steps: int, total_steps: int, seeds: int,
                           total_steps=total_steps, learning_starts=min(1000, total_steps // 2), eval_every=0,
                           eval_episodes=eval_episodes, checkpoint_every=0, checkpoint_minutes=0.0,
                           progress=False, run_dir=tmp, agent=AgentConfig(hidden=hidden))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = softrl.train(cfg)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     returns = result.eval_returns.mean(axis=1)
     return {"num_envs": k, "gradient_steps": gradient_steps, "utd": gradient_steps / k, "wall_s": wall,
+            "cpu_s": cpu,
             "train_loop_s": result.timing["wall_s"], "updates": int(np.asarray(result.updates)[0]),
             "median_return": float(np.median(returns)), "per_seed_return": returns.tolist()}
 
@@ -55,16 +58,18 @@ def main() -> None:
         for gs in sorted({k, 1}, reverse=True):  # UTD 1, then one gradient step per vector step
             row = one_run(args.env, k, gs, args.total_steps, args.seeds, args.eval_episodes, tuple(args.hidden))
             rows.append(row)
-            print(f"K={k} gradient_steps={gs} (UTD {row['utd']:.3g}): {row['wall_s']:.1f} s, "
+            if args.out is not None:  # after every run, so an interrupted benchmark keeps its rows
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.write_text(json.dumps({"env": args.env, "total_steps": args.total_steps, "rows": rows},
+                                               indent=1))
+            print(f"K={k} gradient_steps={gs} (UTD {row['utd']:.3g}): {row['wall_s']:.1f} s wall, "
+                  f"{row['cpu_s']:.1f} s CPU, "
                   f"{row['updates']} updates, median return {row['median_return']:.1f}", flush=True)
-    print("\n| K | gradient steps per vector step | UTD | wall s | updates | median return |")
-    print("|---|---|---|---|---|---|")
+    print("\n| K | gradient steps per vector step | UTD | wall s | CPU s | updates | median return |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['num_envs']} | {r['gradient_steps']} | {r['utd']:.3g} | {r['wall_s']:.0f} | {r['updates']} | "
-              f"{r['median_return']:.1f} |")
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"env": args.env, "total_steps": args.total_steps, "rows": rows}, indent=1))
+        print(f"| {r['num_envs']} | {r['gradient_steps']} | {r['utd']:.3g} | {r['wall_s']:.0f} | {r['cpu_s']:.0f} | "
+              f"{r['updates']} | {r['median_return']:.1f} |")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,9 @@ Contenders, each timed from start to the last process's exit:
   packed, jitted program: softrl.packed);
 - `train`: 16 `softrl train --seeds 1` processes, two at a time;
 - `sb3`, `sbx`: 16 runs of benchmarks/peers.py's SAC (run by the benchmark venv's Python, --bench-python),
-  two at a time, each with its fixed alpha (SB3's `ent_coef`), through peers.py's child entry point. SB3/SBX (and torch) are only in the bench extra
-  (benchmarks/requirements-bench.txt), not in softrl's environment: without that Python these contenders
-  are reported as skipped.
+  two at a time, each with its fixed alpha (SB3's `ent_coef`), through peers.py's child entry point.
+  SB3/SBX (and torch) are only in the bench extra (benchmarks/requirements-bench.txt), not in softrl's
+  environment: without that Python these contenders are reported as skipped.
 
 Every contender uses the same loop settings (softrl's defaults: 1000 random steps, eval every 5000 steps).
 Prints one JSON line per contender: {"contender", "wall_s", "runs", "total_steps", ...}. Never run two
