@@ -4,7 +4,9 @@
     python benchmarks/checkpoint_io.py [--transitions 1000000] [--seeds 4] [--out DIR]
 
 Peak memory is the process's VmHWM from /proc (reset before each phase through /proc/self/clear_refs), so
-"extra" is what saving or loading added on top of the buffer already in memory.
+"extra" is what saving or loading added on top of what was already in memory: for loading, as in
+`softrl train --resume`, the run's freshly initialized (zero) capacity-sized buffer, into which the checkpoint's
+rows are restored (`checkpoint.load(..., defer=is_buffer_data)` then `_restore_buffer`, which consumes it).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from softrl import checkpoint, replay
-from softrl.loop import _buffer_tensors, _restore_buffer
+from softrl.loop import _buffer_tensors, _restore_buffer, is_buffer_data
 from softrl.types import Transition
 
 
@@ -64,11 +66,12 @@ def main() -> None:
     path = checkpoint.save(root, 1, {}, _buffer_tensors(buffer))
     t_save = time.perf_counter() - t0
     peak_save = _mib("VmHWM")
-    template = buffer
+    template = jax.tree.map(jnp.zeros_like, buffer)  # what a resumed run has built before it restores
+    jax.block_until_ready(template)
     _reset_peak()
     rss1 = _mib("VmRSS")
     t0 = time.perf_counter()
-    _, arrays = checkpoint.load(path)
+    _, arrays = checkpoint.load(path, defer=is_buffer_data)
     restored = _restore_buffer(template, arrays)
     jax.block_until_ready(restored)
     t_load = time.perf_counter() - t0

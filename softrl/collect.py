@@ -291,7 +291,10 @@ def _plain_vars(obj: Any) -> dict:
 
 
 def env_state(env: gym.Env) -> dict:
-    """Snapshot of a (wrapped) env: every wrapper's counters, the RNG, and the physics state."""
+    """Snapshot of a (wrapped) env: every wrapper's counters, the RNG, the physics state, and the env's own state
+    when it has the hook: an unwrapped env with both `snapshot()` (plain data: numbers, strings, None, numpy
+    arrays, and lists/tuples/str-keyed dicts of them) and `restore(snapshot)` (e.g. softrl's MinAtar games, whose
+    state lives in a game object that the plain attributes above do not reach)."""
     levels = []
     e: Any = env
     while True:
@@ -310,7 +313,13 @@ def env_state(env: gym.Env) -> dict:
         buf = np.empty(mujoco.mj_stateSize(e.model, spec), np.float64)
         mujoco.mj_getState(e.model, e.data, buf, spec)
         state["mujoco"] = buf
+    if _has_hook(e):
+        state["snapshot"] = e.snapshot()
     return state
+
+
+def _has_hook(env: Any) -> bool:
+    return callable(getattr(env, "snapshot", None)) and callable(getattr(env, "restore", None))
 
 
 def set_env_state(env: gym.Env, state: dict) -> None:
@@ -331,6 +340,8 @@ def set_env_state(env: gym.Env, state: dict) -> None:
         mujoco = cast(Any, mj)  # compiled bindings without a type stub
         mujoco.mj_setState(e.model, e.data, state["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(e.model, e.data)
+    if "snapshot" in state:
+        e.restore(state["snapshot"])
 
 
 def vector_transitions(

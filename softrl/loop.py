@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import shutil
 import signal
@@ -258,17 +259,54 @@ def _buffer_tensors(buffer: replay.Buffer) -> dict[str, checkpoint.Tensor]:
     return out
 
 
-def _restore_buffer(template: replay.Buffer, arrays: dict[str, np.ndarray]) -> replay.Buffer:
-    size = int(np.max(arrays.get("buffer.size", 0)))
+_RESTORE_CHUNK = 8 << 20  # bytes of one seed's rows written into the buffer at a time on restore
+
+
+def is_buffer_data(name: str) -> bool:
+    """The checkpoint arrays `checkpoint.load` should leave in the file (`defer`): the replay buffer's rows,
+    which `_restore_buffer` writes straight into their place."""
+    return name.startswith("buffer.data")
+
+
+def _restore_buffer(template: replay.Buffer, arrays: dict[str, Any]) -> replay.Buffer:
+    """The saved buffer, written into `template`'s arrays (consumed: they are donated).
+
+    The saved rows ([N, size, ...] per field, numpy arrays or `checkpoint.Stored` handles) go into
+    `template.data[:, :size]` a few MiB at a time by a donated in-place update, so restoring a buffer loaded
+    with `defer=is_buffer_data` holds no copy of it: the peak is the capacity-sized buffer the run needs anyway
+    (benchmarks/checkpoint_io.py). Everything is checked before `template` is touched."""
+    size = int(np.max(np.asarray(arrays.get("buffer.size", 0))))
     cap = template.data.reward.shape[1]
     if size > cap:
         raise CheckpointError(f"checkpoint buffer holds {size} transitions, more than capacity {cap}")
     shaped = jax.tree.map(lambda d: jax.ShapeDtypeStruct((d.shape[0], size, *d.shape[2:]), d.dtype), template.data)
     saved = checkpoint.tree_from("buffer.data", arrays, shaped, "buffer")
-    data = jax.tree.map(lambda t, d: t.at[:, :size].set(d), template.data, saved)
     ptr = checkpoint.array_like(arrays, "buffer.ptr", template.ptr, "buffer.ptr")
     size_ = checkpoint.array_like(arrays, "buffer.size", template.size, "buffer.size")
+    data = jax.tree.map(lambda t, d: _write_rows(t, d, size), template.data, saved)
     return replay.Buffer(data, jnp.asarray(ptr), jnp.asarray(size_))
+
+
+def _write_rows(dst: Array, src: Any, size: int) -> Array:
+    """`dst` with `dst[i, :size] = src[i]` for every seed i, written in place chunk by chunk. The last chunk of
+    a seed ends at `size` and may overlap the one before (rewriting equal rows): one chunk shape, one compile."""
+    row_shape = tuple(dst.shape[2:])
+    row = math.prod(row_shape)
+    rows = max(1, min(size, _RESTORE_CHUNK // max(1, row * dst.dtype.itemsize)))
+    for i in range(dst.shape[0]):
+        for r in range(0, size, rows):
+            r = min(r, size - rows)
+            start = (i * size + r) * row
+            flat = src.read(start, start + rows * row) if isinstance(src, checkpoint.Stored) else (
+                np.asarray(src).reshape(-1)[start:start + rows * row])
+            dst = _put_rows(dst, flat.reshape(rows, *row_shape), i, r)
+    return dst
+
+
+@partial(jax.jit, donate_argnums=0)
+def _put_rows(dst: Array, rows: Array, i: Array, r: Array) -> Array:
+    """`dst[i, r:r + len(rows)] = rows`, in place (dst is donated)."""
+    return jax.lax.dynamic_update_slice(dst, rows[None], (i, r) + (0,) * (dst.ndim - 2))
 
 
 def _check_finite(run: _Run) -> None:
@@ -375,7 +413,7 @@ def _restore(run: _Run) -> None:
     rundir.refuse_legacy(run.run_dir)
     root = rundir.checkpoints_dir(run.run_dir)
     try:
-        meta, arrays, path = checkpoint.load_latest(root, _note)
+        meta, arrays, path = checkpoint.load_latest(root, _note, defer=is_buffer_data)
     except CheckpointError as err:
         if rundir.has_checkpoint(run.run_dir) or root.exists():
             raise
@@ -709,7 +747,8 @@ def load_run(run_dir: str | Path, env: EnvFactory | None = None) -> tuple[TrainC
     """
     run_dir = Path(run_dir)
     rundir.refuse_legacy(run_dir)
-    meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note)
+    # the replay buffer is checksummed with the rest but not read: evaluation needs only the agent states
+    meta, arrays, _ = checkpoint.load_latest(rundir.checkpoints_dir(run_dir), _note, defer=is_buffer_data)
     cfg = config_from_dict(meta["config"])
     if env is not None:
         cfg = dataclasses.replace(cfg, env=env)

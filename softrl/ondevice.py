@@ -189,12 +189,18 @@ def check_buffer_fits(spec: EnvSpec, buffer_size: int, num_agents: int, budget: 
 # ----- the loop ------------------------------------------------------------------------------------------
 
 
-def init_carry(agent: Agent, env: jaxenv.Env, seeds: list[int], buffer_size: int, learning_starts: int) -> Carry:
-    """Agent seed s: key PRNGKey(s) split as `softrl.loop` splits it; its env streams from fold_in(PRNGKey(s), 1)."""
+def init_carry(agent: Agent, env: jaxenv.Env, seeds: list[int], buffer_size: int, learning_starts: int,
+               setup: Callable[[Any], Any] | None = None) -> Carry:
+    """Agent seed s: key PRNGKey(s) split as `softrl.loop` splits it; its env streams from fold_in(PRNGKey(s), 1).
+
+    `setup(states) -> states` edits the fresh agent states before the first action (a packed trial puts each
+    agent's hyperparameter values in with `softrl.packed.with_hypers`; seeds may then repeat across settings)."""
     spec = agent.spec
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])  # [N, 2]
     split = jax.vmap(jax.random.split)(keys)  # [N, 2, 2]: init, loop
     states = jax.vmap(agent.init)(split[:, 0])
+    if setup is not None:
+        states = setup(states)
     buffer = jax.vmap(lambda _: replay.init(buffer_size, example_transition(spec)))(jnp.arange(len(seeds)))
     env_keys = jax.vmap(jax.random.split)(jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))  # [N, 2, 2]
     env_state, obs = jax.vmap(env.reset)(env_keys[:, 1])
@@ -298,17 +304,20 @@ def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int],
     return lambda states, episodes: np.asarray(run(states, episodes))
 
 
-def build(cfg: Any) -> Loop:
+def build(cfg: Any, seeds: list[int] | None = None, setup: Callable[[Any], Any] | None = None) -> Loop:
     """The loop for a TrainConfig-like `cfg` (algo, env, seed, seeds, learning_starts, train_freq,
     gradient_steps, buffer_size, agent). Raises ValueError for an unknown `jax/` id, a mismatched algorithm,
-    or buffers that do not fit in memory."""
+    or buffers that do not fit in memory.
+
+    `seeds` (default `cfg.seed + i` for i < `cfg.seeds`) and `setup` (see `init_carry`) are for packed trials
+    (`softrl.packed`): H settings x S seeds as `cfg.seeds` = H*S agents, seed s of every setting seeded s."""
     env = jaxenv.make(cfg.env)
     agent = _agent(cfg.algo, cfg.agent, cfg.env)
     check_buffer_fits(agent.spec, cfg.buffer_size, cfg.seeds)
-    seeds = [cfg.seed + i for i in range(cfg.seeds)]
+    seeds = [cfg.seed + i for i in range(cfg.seeds)] if seeds is None else list(seeds)
     run_chunk = _compiled_chunk(agent, env, cfg.agent.batch_size, cfg.learning_starts, cfg.train_freq,
                                 cfg.gradient_steps)
-    return Loop(agent, env, seeds, lambda: init_carry(agent, env, seeds, cfg.buffer_size, cfg.learning_starts),
+    return Loop(agent, env, seeds, lambda: init_carry(agent, env, seeds, cfg.buffer_size, cfg.learning_starts, setup),
                 run_chunk, _evaluate_fn(agent, env, tuple(seeds), True))
 
 

@@ -127,7 +127,7 @@ def _restore(run: _Run) -> None:
     rundir.refuse_legacy(run.run_dir)
     root = rundir.checkpoints_dir(run.run_dir)
     try:
-        meta, arrays, _ = checkpoint.load_latest(root, gym_loop._note)
+        meta, arrays, _ = checkpoint.load_latest(root, gym_loop._note, defer=gym_loop.is_buffer_data)
     except CheckpointError as err:
         if rundir.has_checkpoint(run.run_dir) or root.exists():
             raise
@@ -139,10 +139,11 @@ def _restore(run: _Run) -> None:
     fields = {name: checkpoint.tree_from(f"carry.{name}", arrays, getattr(c, name), f"carry.{name}")
               for name in _CARRY_FIELDS}
     agent = checkpoint.tree_from("agent", arrays, c.agent, "agent state")
-    buffer = gym_loop._restore_buffer(c.buffer, arrays)
-    restored = c._replace(agent=agent, buffer=buffer, **fields)
-    # Fresh device arrays for every leaf: the next chunk donates them.
-    run.carry = jax.tree.map(lambda x: jnp.array(x, copy=True), restored)
+    buffer = gym_loop._restore_buffer(c.buffer, arrays)  # written in place into the run's own buffer
+    # Fresh device arrays for every leaf: the next chunk donates them. The buffer's already are (no second copy
+    # of it on the device).
+    restored = c._replace(agent=agent, buffer=None, **fields)
+    run.carry = jax.tree.map(lambda x: jnp.array(x, copy=True), restored)._replace(buffer=buffer)
     start = int(meta["step"])
     if run.cfg.total_steps < start:
         raise ValueError(f"--total-steps {run.cfg.total_steps} is below the {start} steps the run has done")
@@ -156,7 +157,8 @@ def _restore(run: _Run) -> None:
 # ----- the run -------------------------------------------------------------------------------------------
 
 
-def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run:
+def check_config(cfg: TrainConfig) -> None:
+    """ValueError (one line) for options the on-device loop does not implement."""
     if cfg.env_kwargs:
         raise ValueError(f"--env-kwargs apply to gymnasium envs; the JAX env {cfg.env} takes none")
     if cfg.cpu_devices != 1:
@@ -165,6 +167,10 @@ def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run
     if cfg.num_envs != 1 or cfg.agent.normalize_obs:  # the on-device step does not implement them (yet)
         raise ValueError(f"--num-envs and --normalize-obs apply to gymnasium envs; the on-device loop ({cfg.env}) "
                          "runs one env per agent without observation normalisation")
+
+
+def _start(cfg: TrainConfig, resume: str | Path | None, overwrite: bool) -> _Run:
+    check_config(cfg)
     run_dir = Path(resume) if resume is not None else Path(cfg.run_dir or gym_loop.default_run_dir(cfg))
     cfg = dataclasses.replace(cfg, run_dir=str(run_dir))
     loop = ondevice.build(cfg)  # refuses a bad env id, algorithm or buffer size before the run dir is touched
@@ -287,9 +293,6 @@ def evaluate(agent, states: Any, env_id: str, seeds: list[int], episodes: int, d
     return ondevice._evaluate_fn(agent, jaxenv.make(env_id), tuple(seeds), deterministic)(states, episodes)
 
 
-
-
-
 def gym_twin(env_id: str) -> str:
     """The gymnasium id whose dynamics the `jax/` env `env_id` reproduces (`softrl eval --gym`); a gymnasium
     id is returned as it is."""
@@ -299,4 +302,6 @@ def gym_twin(env_id: str) -> str:
     if twin is None:
         raise ValueError(f"{env_id} has no gymnasium twin; evaluate it without --gym")
     return twin
-__all__ = ["MAX_CHUNK", "evaluate", "gym_twin", "train_run", "write_policy"]
+
+
+__all__ = ["MAX_CHUNK", "check_config", "evaluate", "gym_twin", "train_run", "write_policy"]

@@ -86,6 +86,13 @@ def test_a_failed_write_leaves_the_previous_checkpoint_loadable(tmp_path, monkey
 
 
 def test_header_lies_are_refused(tmp_path):
+    path = checkpoint.save(tmp_path / "shape", 1, {}, {"v": tensor(np.ones(40, np.float32))})
+    raw = (path / checkpoint.ARRAYS).read_bytes()
+    assert raw.count(b'"shape":[40]') == 1
+    (path / checkpoint.ARRAYS).write_bytes(raw.replace(b'"shape":[40]', b'"shape":[-4]'))  # same length
+    for defer in (None, lambda name: True):
+        with pytest.raises(CheckpointError, match="bad header entry for v"):
+            checkpoint.load(path, defer)
     path = checkpoint.save(tmp_path, 1, {}, {"v": tensor(np.ones(4, np.float32))})
     meta = json.loads((path / checkpoint.META).read_text())
     meta["version"] = 1
@@ -138,3 +145,67 @@ def test_a_flipped_bit_in_meta_json_falls_back_to_the_previous_checkpoint(tmp_pa
     newest.write_text(text)
     meta, _, _ = ck.load_latest(tmp_path, lambda m: None)
     assert meta["step"] == 200 and _json.loads(text)["envs"] == {"t": 8}
+
+
+def test_deferred_arrays_are_verified_but_left_in_the_file(tmp_path):
+    """`defer`: the named arrays are checksummed with the rest but come back as `Stored` handles that read the
+    file again; a flipped bit inside one still makes the checkpoint unreadable, and a file replaced after it was
+    verified is refused."""
+    big = np.arange(2 * 300 * 3, dtype=np.float32).reshape(2, 300, 3)
+    tensors = {"small": tensor(np.arange(4)), "buffer.data.obs": tensor(big), "buffer.data.flag": tensor(big > 900)}
+    for step in (10, 20):
+        checkpoint.save(tmp_path, step, {}, {**tensors, "step": tensor(np.array(step))})
+    defer = lambda name: name.startswith("buffer.data")  # noqa: E731
+    _, arrays = checkpoint.load(checkpoint.step_dir(tmp_path, 20), defer)
+    assert isinstance(arrays["small"], np.ndarray) and arrays["step"] == 20
+    obs, flag = arrays["buffer.data.obs"], arrays["buffer.data.flag"]
+    assert isinstance(obs, checkpoint.Stored) and obs.shape == big.shape and obs.dtype == np.float32
+    assert flag.shape == big.shape and flag.dtype == bool
+    np.testing.assert_array_equal(obs.read(0, big.size).reshape(big.shape), big)
+    np.testing.assert_array_equal(obs.read(7, 20), big.reshape(-1)[7:20])
+    np.testing.assert_array_equal(flag.read(0, big.size), (big > 900).reshape(-1))
+    with pytest.raises(IndexError):
+        obs.read(0, big.size + 1)
+
+    newest = checkpoint.step_dir(tmp_path, 20) / checkpoint.ARRAYS
+    raw = bytearray(newest.read_bytes())
+    raw[obs.offset + 1000] ^= 1  # a bit inside the deferred array
+    newest.write_bytes(bytes(raw))
+    notes = []
+    _, arrays, path = checkpoint.load_latest(tmp_path, notes.append, defer)
+    assert arrays["step"] == 10 and "checksum" in notes[0] and path.name == "step_000000010"
+    checkpoint.save(tmp_path, 10, {}, {**tensors, "step": tensor(np.array(10))})  # replaced by rename: a new file
+    with pytest.raises(CheckpointError, match="changed after its checksum was verified"):
+        arrays["buffer.data.obs"].read(0, 3)
+
+
+def test_buffer_restore_writes_the_saved_rows_in_place(tmp_path, monkeypatch):
+    """`_restore_buffer` from deferred arrays: the saved rows land in the template's own memory (no second buffer:
+    the same addresses), chunk by chunk (many small chunks here, the last one of each seed overlapping), and equal
+    the saved buffer's filled rows, with zeros after them; eagerly loaded arrays give the same buffer."""
+    import jax
+    import jax.numpy as jnp
+
+    from softrl import loop, replay
+    from softrl.types import Transition
+
+    n, cap, size = 3, 50, 37
+    rng = np.random.default_rng(1)
+    data = Transition(rng.normal(size=(n, cap, 4)).astype(np.float32), rng.integers(0, 9, (n, cap)).astype(np.int32),
+                      rng.normal(size=(n, cap)).astype(np.float32), rng.normal(size=(n, cap, 4)).astype(np.float32),
+                      rng.random((n, cap)) < 0.5, rng.random((n, cap)) < 0.5)
+    full = np.full(n, size, np.int32)
+    buffer = replay.Buffer(jax.tree.map(jnp.asarray, data), jnp.asarray(full), jnp.asarray(full))
+    path = checkpoint.save(tmp_path, 1, {}, loop._buffer_tensors(buffer))
+    monkeypatch.setattr(loop, "_RESTORE_CHUNK", 7 * 16)  # 7 obs rows, 28 action rows at a time
+    expected = [np.concatenate([x[:, :size], np.zeros_like(x[:, size:])], axis=1) for x in data]
+    for defer in (loop.is_buffer_data, None):
+        arrays = checkpoint.load(path, defer)[1]
+        assert isinstance(arrays["buffer.data.obs"], checkpoint.Stored if defer else np.ndarray)
+        template = jax.tree.map(jnp.zeros_like, buffer)
+        addresses = [x.unsafe_buffer_pointer() for x in jax.tree.leaves(template.data)]
+        restored = loop._restore_buffer(template, arrays)
+        assert [x.unsafe_buffer_pointer() for x in jax.tree.leaves(restored.data)] == addresses
+        for x, y in zip(jax.tree.leaves(restored.data), expected, strict=True):
+            np.testing.assert_array_equal(np.asarray(x), y)
+        assert np.asarray(restored.size).tolist() == [size] * n

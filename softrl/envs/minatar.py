@@ -10,12 +10,18 @@ The game draws from its own numpy RandomState (ball start, sticky actions, enemi
 `reset` reseeds it from gymnasium's `np_random`, so `reset(seed=s)` fixes everything that follows
 and later unseeded resets still differ from episode to episode.
 
+A checkpoint captures the whole game through `snapshot`/`restore` (the hook `softrl.collect.env_state` calls):
+every attribute of MinAtar's `Environment` and of its game object is plain data (ints, bools, None, lists and
+tuples of them, numpy arrays and scalars), so it is saved as JSON + arrays; the RandomState is saved as its
+`get_state()` tuple. A resumed MinAtar run is therefore bitwise the uninterrupted one, with no pickle.
+
 The `minatar` package is optional: `softrl.envs.register_envs` registers these ids only when
 it is importable, and this module imports it only when an environment is built.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium as gym
@@ -31,6 +37,8 @@ GAMES = {
 # A safety cap, not part of the games: Freeway ends itself after 2500 steps, the others end when the
 # agent loses, which a good agent may postpone for very long. Truncation is stored as such and bootstraps.
 MAX_EPISODE_STEPS = 10_000
+# Attributes `Environment.display_state` adds (matplotlib handles): drawing state, not game state.
+_DISPLAY = ("cmap", "norm", "ax")
 
 
 class MinAtarEnv(gym.Env):
@@ -45,9 +53,7 @@ class MinAtarEnv(gym.Env):
     ):
         from minatar import Environment  # optional dependency, imported only when used
 
-        self.game = Environment(
-            game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping
-        )
+        self.game = Environment(game, sticky_action_prob=sticky_action_prob, difficulty_ramping=difficulty_ramping)
         all_actions = list(range(self.game.num_actions()))
         self.actions = list(self.game.minimal_action_set()) if minimal_action_set else all_actions
         self.action_space = gym.spaces.Discrete(len(self.actions))
@@ -68,6 +74,49 @@ class MinAtarEnv(gym.Env):
     def step(self, action):
         reward, terminated = self.game.act(self.actions[int(action)])
         return self._obs(), float(reward), bool(terminated), False, {}
+
+    # ----- exact snapshots, for checkpoints (called by softrl.collect.env_state / set_env_state) -----------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The game's whole state as plain data: a deep copy of every attribute of the `Environment` (sticky
+        `last_action`, ...) and of its game (positions, brick/alien maps, entity lists, timers, difficulty ramp),
+        and the `get_state()` of their RandomState(s). Plain data by construction, so `checkpoint.encode_state`
+        stores it as JSON + arrays; a future MinAtar attribute that is not plain data is refused there by name,
+        never pickled."""
+        game, inner = self.game, self.game.env
+        return {
+            "environment": _attrs(game, skip=("random", "env", *_DISPLAY)),
+            "game": _attrs(inner, skip=("random",)),
+            "random": game.random.get_state(),
+            # `Environment.seed` shares one RandomState with the game (every reset here seeds); None says shared.
+            "game_random": None if inner.random is game.random else inner.random.get_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put the game back exactly as `snapshot` found it (into this or a freshly built env of the same game)."""
+        name = state["environment"].get("env_name")
+        if name != self.game.env_name:
+            raise ValueError(f"a MinAtar {name!r} snapshot cannot be restored into a {self.game.env_name!r} env")
+        game, inner = self.game, self.game.env
+        for k, v in state["environment"].items():
+            setattr(game, k, copy.deepcopy(v))
+        for k, v in state["game"].items():
+            setattr(inner, k, copy.deepcopy(v))
+        game.random = _random_state(state["random"])
+        inner.random = game.random if state["game_random"] is None else _random_state(state["game_random"])
+
+
+def _attrs(obj: Any, skip: tuple[str, ...]) -> dict[str, Any]:
+    """Deep copies of `obj`'s attributes but `skip`: the game mutates its lists in place, so a snapshot taken
+    mid-run must not share them."""
+    return {k: copy.deepcopy(v) for k, v in vars(obj).items() if k not in skip}
+
+
+def _random_state(state: Any) -> np.random.RandomState:
+    """A RandomState at `state` (the tuple of `get_state()`; decoded checkpoints give its array back as such)."""
+    rs = np.random.RandomState()
+    rs.set_state(tuple(state))
+    return rs
 
 
 def register_minatar() -> None:

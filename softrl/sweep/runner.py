@@ -8,7 +8,8 @@ Layout of a sweep directory:
                                         trial is done summary.json and checkpoints/); see softrl.packed
     OUT/trial_000/summary.json          written last: the trial is finished
 
-A trial trains all its agents (settings x seeds) as one packed, jitted program (`softrl.packed.train_packed`).
+A trial trains all its agents (settings x seeds) as one packed, jitted program (`softrl.packed.train_packed`);
+on a `jax/` env that program is the on-device loop's `lax.scan` (`softrl.ondevice`).
 
 Fault tolerance: a Ray task whose worker process or node dies is retried (`max_retries`) on any live
 worker. The retried trial resumes from the newest combined checkpoint in OUT/trial_NNN/packed/, which

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from softrl.config import AgentConfig
+from softrl.config import AgentConfig, is_jax_env
 from softrl.loop import TrainConfig
 
 # Values that live in the agent state, so that agents differing only in them can share one compiled program.
@@ -237,8 +237,14 @@ def make_spec(algo: str, envs: Iterable[str], seeds: int, seed: int, total_steps
 
 
 def check_env(env: str) -> None:
+    """ValueError (one line) for an id that is neither a gymnasium env nor a `jax/` env (softrl.jaxenv)."""
     import gymnasium as gym
 
+    if is_jax_env(env):  # trained in the on-device loop (softrl.packed)
+        from softrl import jaxenv
+
+        jaxenv.make(env)
+        return
     try:
         gym.spec(env)
     except Exception as err:  # gymnasium raises several error types for unknown ids
