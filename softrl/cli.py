@@ -169,6 +169,20 @@ def parse_env_kwargs(text: str | None) -> dict[str, Any] | None:
     return value
 
 
+def preset_env_id(env_id: str) -> str:
+    """The id whose preset a run on `env_id` takes: a `jax/` env's gymnasium twin (`jax/MinAtar-Breakout-v1` ->
+    softrl/MinAtar-Breakout-v1), else `env_id` itself. An unknown `jax/` id is left to `check_env` to refuse."""
+    if not is_jax_env(env_id):
+        return env_id
+    from softrl import jaxenv
+
+    try:
+        twin = jaxenv.make(env_id).spec.gym_id
+    except ValueError:
+        twin = None
+    return twin or env_id.removeprefix("jax/")
+
+
 def choose_preset(cmd: TrainCommand) -> presets.Preset | None:
     """The preset of a new run: --preset NAME, none (--no-preset / --preset none), or ALGO's preset for --env."""
     name = cmd.preset
@@ -179,7 +193,7 @@ def choose_preset(cmd: TrainCommand) -> presets.Preset | None:
             raise ValueError(f"--no-preset with --preset {name}: give one of them")
         return None
     if name is None:  # a jax/ env takes its gymnasium twin's preset (same dynamics)
-        return presets.resolve(cmd.algo, cmd.env.removeprefix("jax/"))
+        return presets.resolve(cmd.algo, preset_env_id(cmd.env))
     full = name if name.split("/", 1)[0] in ALGOS else f"{cmd.algo}/{name}"
     if full not in presets.preset_names():
         mine = [n for n in presets.preset_names() if n.startswith(f"{cmd.algo}/")]

@@ -44,7 +44,7 @@ class Carry(NamedTuple):
     agent: Any
     buffer: replay.Buffer
     env_state: Any
-    obs: Array  # [N, obs_dim]: the observation to act on (a reset one after an episode end)
+    obs: Array  # [N, *agent.spec.shape]: the observation to act on (a reset one after an episode end)
     action: Array  # [N] int32 or [N, action_dim] in [-1, 1]: the pending action for the next env step
     key: Array  # [N, 2]: the agent's key stream (as `softrl.loop.Carry.key`)
     env_key: Array  # [N, 2]: the environment's own key stream
@@ -89,8 +89,17 @@ class Loop(NamedTuple):
 
 
 def agent_spec(env: jaxenv.Env) -> EnvSpec:
+    """As `softrl.collect.env_spec` gives it for the gymnasium twin: images [H, W, C] keep their shape (the
+    agent's encoder then chooses CNN or flat, `softrl.agents.resolve_spec`)."""
     s = env.spec
-    return EnvSpec(obs_dim=s.obs_dim, action_dim=s.action_dim, num_actions=s.num_actions)
+    obs_shape = tuple(s.obs_shape) if len(s.obs_shape) > 1 else None
+    return EnvSpec(obs_dim=s.obs_dim, action_dim=s.action_dim, num_actions=s.num_actions, obs_shape=obs_shape)
+
+
+def as_agent_obs(agent: Agent, obs: Array) -> Array:
+    """One env observation in the shape the agent takes and the buffer stores (`agent.spec.shape`): images
+    stay [H, W, C] for a CNN torso and are flattened for an MLP, as `softrl.collect.SeedEnvs.keep_shape`."""
+    return obs.reshape(agent.spec.shape)
 
 
 def to_env_action(env: jaxenv.Env, action: Array) -> Array:
@@ -102,11 +111,15 @@ def to_env_action(env: jaxenv.Env, action: Array) -> Array:
     return scale_action(action, low, high)
 
 
-def env_step(env: jaxenv.Env, env_state: Any, obs: Array, action: Array, key: Array):
-    """One env step for one agent. Returns (env_state, obs to act on next, the transition to store)."""
+def env_step(env: jaxenv.Env, env_state: Any, obs: Array, action: Array, key: Array,
+             obs_shape: tuple[int, ...] | None = None):
+    """One env step for one agent. Returns (env_state, obs to act on next, the transition to store), the
+    observations reshaped to `obs_shape` (the agent's `spec.shape`) when given."""
     env_state, next_act_obs, reward, terminated, truncated, info = env.step(env_state, to_env_action(env, action), key)
-    transition = Transition(obs, action, reward, info["next_obs"], terminated, truncated)
-    return env_state, next_act_obs, transition
+    next_obs = info["next_obs"]
+    if obs_shape is not None:
+        next_act_obs, next_obs = next_act_obs.reshape(obs_shape), next_obs.reshape(obs_shape)
+    return env_state, next_act_obs, Transition(obs, action, reward, next_obs, terminated, truncated)
 
 
 def random_action(spec: EnvSpec, key: Array) -> Array:
@@ -132,10 +145,10 @@ def _update_k(agent: Agent, batch_size: int, k: int, state: Any, buffer: replay.
 
 def example_transition(spec: EnvSpec) -> Transition:
     return Transition(
-        obs=jnp.zeros(spec.obs_dim, jnp.float32),
+        obs=jnp.zeros(spec.shape, jnp.float32),
         action=jnp.zeros((), jnp.int32) if spec.num_actions else jnp.zeros(spec.action_dim, jnp.float32),
         reward=jnp.zeros((), jnp.float32),
-        next_obs=jnp.zeros(spec.obs_dim, jnp.float32),
+        next_obs=jnp.zeros(spec.shape, jnp.float32),
         terminated=jnp.zeros((), bool),
         truncated=jnp.zeros((), bool),
     )
@@ -191,6 +204,7 @@ def init_carry(agent: Agent, env: jaxenv.Env, seeds: list[int], buffer_size: int
     buffer = jax.vmap(lambda _: replay.init(buffer_size, example_transition(spec)))(jnp.arange(len(seeds)))
     env_keys = jax.vmap(jax.random.split)(jax.vmap(lambda k: jax.random.fold_in(k, 1))(keys))  # [N, 2, 2]
     env_state, obs = jax.vmap(env.reset)(env_keys[:, 1])
+    obs = jax.vmap(partial(as_agent_obs, agent))(obs)
     loop_keys = jax.vmap(jax.random.split)(split[:, 1])  # the first action's key, as softrl.loop
     if learning_starts > 0:
         action = jax.vmap(partial(random_action, spec))(loop_keys[:, 1])
@@ -221,6 +235,7 @@ def make_step(agent: Agent, env: jaxenv.Env, batch_size: int, learning_starts: i
     update_k = jax.vmap(partial(_update_k, agent, batch_size, gradient_steps))
     act = jax.vmap(agent.act, in_axes=(0, 0, 0, None))
     rand = jax.vmap(partial(random_action, agent.spec))
+    one_step = jax.vmap(partial(env_step, env, obs_shape=agent.spec.shape))
 
     def maybe_update(c: Carry, buffer: replay.Buffer, t: Array, k_update: Array):
         if not learning:
@@ -233,7 +248,7 @@ def make_step(agent: Agent, env: jaxenv.Env, batch_size: int, learning_starts: i
     def step(c: Carry) -> tuple[Carry, ChunkStats]:
         t = c.step + 1
         env_keys = jax.vmap(jax.random.split)(c.env_key)
-        env_state, obs, transition = jax.vmap(partial(env_step, env))(c.env_state, c.obs, c.action, env_keys[:, 1])
+        env_state, obs, transition = one_step(c.env_state, c.obs, c.action, env_keys[:, 1])
         buffer = replay.add_lockstep(c.buffer, transition)
         done = transition.terminated | transition.truncated
         ret, length = c.episode_return + transition.reward, c.episode_length + 1
@@ -267,6 +282,7 @@ def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int],
         def one_agent(state, seed_key):
             keys = jax.random.split(seed_key, episodes + 1)
             env_state, obs = jax.vmap(env.reset)(keys[1:])
+            obs = jax.vmap(partial(as_agent_obs, agent))(obs)
 
             def body(c, key):
                 env_state, obs, ret, alive = c
@@ -275,6 +291,7 @@ def make_evaluate(agent: Agent, env: jaxenv.Env, seeds: list[int],
                                                                           deterministic)
                 env_state, obs, reward, term, trunc, _ = jax.vmap(env.step)(
                     env_state, to_env_action(env, action), jax.random.split(k_env, episodes))
+                obs = jax.vmap(partial(as_agent_obs, agent))(obs)
                 return (env_state, obs, ret + jnp.where(alive, reward, 0.0), alive & ~(term | trunc)), None
 
             init = (env_state, obs, jnp.zeros(episodes, jnp.float32), jnp.ones(episodes, bool))

@@ -97,3 +97,30 @@ def test_existing_run_is_refused_overwrite_replaces_it_and_resume_refuses_other_
     assert cli_main([*base, "--overwrite"]) == 0
     assert cli_main(["train", "--resume", str(d), "--lr", "0.1"]) == 2
     assert "agent.lr 0.0003 -> 0.1" in capsys.readouterr().err
+
+
+def test_minatar_breakout_trains_with_the_cnn_and_evaluates_on_its_twin(tmp_path, capsys):
+    """jax/MinAtar-Breakout-v1: the image observations keep their [10, 10, 4] shape (the CNN torso is chosen as
+    for softrl/MinAtar-Breakout-v1, and the buffer stores images), `softrl eval --gym` plays the policy on the
+    gymnasium MinAtar env, whose observations RUN/policy takes; the twin's preset is the one offered."""
+    pytest.importorskip("minatar")
+    from softrl.cli import preset_env_id
+
+    assert preset_env_id("jax/MinAtar-Breakout-v1") == "softrl/MinAtar-Breakout-v1"
+    d = tmp_path / "run"
+    args = ["--env", "jax/MinAtar-Breakout-v1", "--seeds", "2", "--learning-starts", "40", "--buffer-size", "64",
+            "--batch-size", "8", "--epsilon-decay-steps", "50", "--eval-episodes", "1", "--log-every", "80",
+            "--eval-every", "0", "--checkpoint-every", "0", "--no-progress", "--no-preset"]
+    assert cli_main(["train", "dqn", *args, "--total-steps", "80", "--run-dir", str(d)]) == 0
+    _, arrays = _final(d)
+    obs = [v for k, v in arrays.items() if k.startswith("buffer.") and k.endswith(".obs")]
+    assert len(obs) == 1 and obs[0].shape == (2, 64, 10, 10, 4) and set(np.unique(obs[0])) == {0.0, 1.0}
+    cfg, agent, states, seeds = softrl.load_run(d)
+    assert agent.spec.obs_shape == (10, 10, 4)  # the CNN torso
+    capsys.readouterr()
+    assert cli_main(["eval", str(d), "--gym", "--episodes", "1"]) == 0
+    assert "dqn on softrl/MinAtar-Breakout-v1, 1 deterministic" in capsys.readouterr().out
+    policy = load_policy(d)
+    env = gym.make("softrl/MinAtar-Breakout-v1")
+    obs, _ = env.reset(seed=0)
+    assert policy.meta["env_id"] == "softrl/MinAtar-Breakout-v1" and env.action_space.contains(policy(obs))

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from functools import partial
 
-from softrl.jaxenv import classic, point, tabular, toy
+from softrl.jaxenv import classic, minatar, point, tabular, toy
 from softrl.jaxenv.core import Dynamics, Env, EnvState, JaxEnv, JaxEnvSpec, time_limited
 
 PREFIX = "jax/"
@@ -21,6 +21,7 @@ _REGISTRY: dict[str, Callable[[], Env]] = {
     "jax/Acrobot-v1": classic.make_acrobot,
     "jax/Pendulum-v1": classic.make_pendulum,
     "jax/MountainCarContinuous-v0": classic.make_mountain_car_continuous,
+    "jax/MinAtar-Breakout-v1": minatar.make_breakout,
     "jax/softrl/CliffLedge-v0": point.make_cliff_ledge,
     "jax/softrl/PointReach-v0": point.make_point_reach,
     "jax/softrl/MultiGoal-v0": point.make_multi_goal,

@@ -12,9 +12,10 @@ and `info["next_obs"]` the true final one. `info["next_obs"]` is the true next o
 every step, so a learner stores `info["next_obs"]` and acts on `obs`: no stored transition
 crosses an episode boundary, and truncation bootstraps from the real last state.
 
-Observations are flat float32 vectors (one-hot for discrete observation spaces, as
-`softrl.collect.ObsFlattener` makes them); actions are int32 scalars (discrete) or float32
-vectors in the env's own units (continuous, bounds in `spec`).
+Observations are float32 arrays of shape `spec.obs_shape`: flat vectors (one-hot for discrete
+observation spaces, as `softrl.collect.ObsFlattener` makes them) or images [H, W, C] as the gymnasium
+twin gives them (MinAtar); actions are int32 scalars (discrete) or float32 vectors in the env's own
+units (continuous, bounds in `spec`).
 """
 
 from __future__ import annotations
