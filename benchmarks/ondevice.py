@@ -41,14 +41,14 @@ def _config(env: str, seeds: int, total_steps: int, buffer_size: int, run_dir: s
             learning_starts: int = LEARNING_STARTS):
     import softrl
 
-    algo, hidden, batch = OPTS["algo"], OPTS["hidden"], OPTS["batch_size"]
+    algo, hidden, batch, train_freq = OPTS["algo"], OPTS["hidden"], OPTS["batch_size"], OPTS["train_freq"]
     agent = (softrl.AgentConfig(hidden=hidden, batch_size=batch) if algo == "sac" else
              softrl.AgentConfig(hidden=hidden, lr=1e-3, batch_size=batch, tau=0.01, epsilon_end=0.1,
                                 epsilon_decay_steps=5_000))
     return softrl.TrainConfig(
         algo=algo, env=env, seeds=seeds, total_steps=total_steps, learning_starts=learning_starts,
-        buffer_size=buffer_size, eval_every=0, eval_episodes=1, log_every=0, checkpoint_every=0, progress=False,
-        run_dir=run_dir, agent=agent)
+        train_freq=train_freq, buffer_size=buffer_size, eval_every=0, eval_episodes=1, log_every=0,
+        checkpoint_every=0, progress=False, run_dir=run_dir, agent=agent)
 
 
 def _steps(agents: int, steps: int) -> int:
@@ -102,7 +102,8 @@ def child_ondevice(agents: int, steps: int, buffer_size: int, profile: bool = Fa
     loop = ondevice.build(cfg)
     carry, first = _timed(loop, loop.init(), LEARNING_STARTS - 1 + n)  # warm-up, then the first learning chunk
     carry, wall = _timed(loop, carry, n)
-    row = {"loop": "ondevice", "algo": OPTS["algo"], "hidden": list(OPTS["hidden"]), "agents": agents,
+    row = {"loop": "ondevice", "algo": OPTS["algo"], "hidden": list(OPTS["hidden"]),
+           "train_freq": OPTS["train_freq"], "agents": agents,
            "timed_steps_per_agent": n, "wall_s": wall, "first_chunk_s": first, "agent_steps_per_s": agents * n / wall,
            "step_ms": 1e3 * wall / n}
     if profile:
@@ -118,7 +119,8 @@ def child_gym(seeds: int, steps: int, buffer_size: int) -> dict:
     n = _steps(seeds, steps)
     with tempfile.TemporaryDirectory() as tmp:
         result = softrl.train(_config(ENVS[OPTS["algo"]], seeds, LEARNING_STARTS + n, buffer_size, tmp))
-    return {"loop": "gymnasium", "algo": OPTS["algo"], "hidden": list(OPTS["hidden"]), "agents": seeds,
+    return {"loop": "gymnasium", "algo": OPTS["algo"], "hidden": list(OPTS["hidden"]),
+            "train_freq": OPTS["train_freq"], "agents": seeds,
             "timed_steps_per_agent": n,
             "agent_steps_per_s": result.timing["steps_per_s_after_learning_starts"], **_peak_memory()}
 
@@ -132,13 +134,15 @@ def main() -> None:
     p.add_argument("--algo", choices=sorted(ENVS), default="dqn")
     p.add_argument("--hidden", type=int, nargs="+", default=[64, 64])
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--train-freq", type=int, default=1, help="env steps per update (1: the issue's workload)")
     p.add_argument("--profile", action="store_true", help="split on-device rows into collection and update")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--child", nargs=2, metavar=("LOOP", "N"), help=argparse.SUPPRESS)
     args = p.parse_args()
-    OPTS.update(algo=args.algo, hidden=tuple(args.hidden), batch_size=args.batch_size)
+    OPTS.update(algo=args.algo, hidden=tuple(args.hidden), batch_size=args.batch_size, train_freq=args.train_freq)
     common = ["--steps", str(args.steps), "--buffer-size", str(args.buffer_size), "--algo", args.algo,
-              "--hidden", *map(str, args.hidden), "--batch-size", str(args.batch_size)]
+              "--hidden", *map(str, args.hidden), "--batch-size", str(args.batch_size),
+              "--train-freq", str(args.train_freq)]
     if args.child:
         n = int(args.child[1])
         row = (child_ondevice(n, args.steps, args.buffer_size, args.profile) if args.child[0] == "ondevice"
