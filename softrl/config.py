@@ -192,6 +192,10 @@ class TrainConfig:
     """Split the CPU into this many JAX devices and the seeds across them, so that seed groups
     train in parallel (--seeds must be a multiple). Applies only before JAX starts in the process (the CLI,
     or the first call of a script); 1: one device whose products use all cores."""
+    vmap_updates: bool = True
+    """Run the seeds' updates as one vmapped (batched) program. --no-vmap-updates runs them one seed after
+    another (`lax.map`) inside the same jitted call: on a CPU, where XLA's batched matrix products are slower
+    than single ones, that is faster (benchmarks/RESULTS.md); on a GPU keep the default. Needs --cpu-devices 1."""
     agent: AgentConfig = dataclasses.field(default_factory=AgentConfig)
     """Agent hyperparameters."""
     wandb: str | None = None
@@ -230,6 +234,9 @@ class TrainConfig:
             raise ValueError(f"env_kwargs must be JSON data (it is recorded in config.json): {err}") from None
         if not math.isfinite(self.checkpoint_minutes):
             raise ValueError(f"checkpoint_minutes must be a finite number, got {self.checkpoint_minutes}")
+        if not self.vmap_updates and self.cpu_devices != 1:
+            raise ValueError(f"--no-vmap-updates runs the seeds one after another on one device; it needs "
+                             f"--cpu-devices 1, got {self.cpu_devices}")
         if self.seeds % self.cpu_devices:
             raise ValueError(f"seeds ({self.seeds}) must be a multiple of cpu_devices ({self.cpu_devices})")
         self.agent.validate()

@@ -106,8 +106,30 @@ def _update_k(agent: Agent, batch_size: int, k: int, state: Any, buffer: replay.
     return state, jax.tree.map(lambda m: m[-1], metrics)
 
 
+def _update_k_one_by_one(agent: Agent, batch_size: int, k: int, states: Any, buffers: replay.Buffer, keys: Array):
+    """`_update_k` for all N seeds, one seed after another (`lax.map`) instead of batched (`vmap`): the same
+    keys, minibatches and updates. The minibatches are drawn for all seeds first (vmapped gathers), so the loop
+    never slices a seed's whole buffer."""
+
+    def draw(buffer: replay.Buffer, key: Array):  # [k, B, ...] minibatches and [k, 2] update keys
+        ks = jax.vmap(jax.random.split)(jax.random.split(key, k) if k > 1 else key[None])  # [k, 2, 2]
+        return jax.vmap(lambda kk: replay.sample(buffer, kk, batch_size))(ks[:, 0]), ks[:, 1]
+
+    batches, update_keys = jax.vmap(draw)(buffers, keys)  # [N, k, B, ...], [N, k, 2]
+
+    def one_seed(args):
+        state, batch, key = args
+        if k == 1:
+            return agent.update(state, jax.tree.map(lambda x: x[0], batch), key[0])
+        state, metrics = jax.lax.scan(lambda s, bk: agent.update(s, *bk), state, (batch, key))
+        return state, jax.tree.map(lambda m: m[-1], metrics)
+
+    return jax.lax.map(one_seed, (states, batches, update_keys))
+
+
 @functools.lru_cache(maxsize=32)
-def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int, num_envs: int = 1) -> Callable:
+def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int, num_envs: int = 1,
+                 vmap_updates: bool = True) -> Callable:
     """The per-env-step function: store the transition, maybe update, act. Both parts are jitted with
     their inputs donated, so the buffer and the state are updated in place.
 
@@ -115,8 +137,13 @@ def make_step_fn(agent: Agent, batch_size: int, gradient_steps: int, num_envs: i
     and the K observations are acted on as a batch. With observation normalisation on (`state.obs_norm`), the
     stored transitions' `obs` are merged into the statistics (`base.observe`) right after the write, so the
     update and the next action of this step already use them; `next_obs` is not merged (it is the next
-    step's `obs`, except at an episode end)."""
-    update_k = jax.vmap(partial(_update_k, agent, batch_size, gradient_steps))
+    step's `obs`, except at an episode end).
+
+    `vmap_updates=False` runs the seeds' updates one after another (`_update_k_one_by_one`)."""
+    if vmap_updates:
+        update_k = jax.vmap(partial(_update_k, agent, batch_size, gradient_steps))
+    else:
+        update_k = partial(_update_k_one_by_one, agent, batch_size, gradient_steps)
     act = jax.vmap(agent.act, in_axes=(0, 0, 0, None))
 
     # The write is its own executable: fused with the update, XLA fuses the write into the
@@ -538,7 +565,7 @@ def _step_loop(run: _Run, clock: _Clock) -> tuple[int, bool]:
     cfg, seeds, envs, logger = run.cfg, run.seeds, run.envs, run.logger
     assert logger is not None
     k = cfg.num_envs  # env steps per loop step (per seed)
-    step_fn = make_step_fn(run.agent, cfg.agent.batch_size, cfg.gradient_steps, k)
+    step_fn = make_step_fn(run.agent, cfg.agent.batch_size, cfg.gradient_steps, k, cfg.vmap_updates)
 
     def due(every: float, step: int) -> bool:
         """Did this loop step cross a multiple of `every`? (with K = 1: `step % every == 0`)"""

@@ -164,6 +164,9 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.cpu_devices != 1:
         raise ValueError(f"--cpu-devices {cfg.cpu_devices}: the on-device loop ({cfg.env}) runs all agents in one "
                          "compiled program; leave --cpu-devices at 1")
+    if not cfg.vmap_updates:
+        raise ValueError(f"--no-vmap-updates applies to gymnasium envs; the on-device loop ({cfg.env}) vmaps the "
+                         "whole step over its agents")
     if cfg.num_envs != 1 or cfg.agent.normalize_obs:  # the on-device step does not implement them (yet)
         raise ValueError(f"--num-envs and --normalize-obs apply to gymnasium envs; the on-device loop ({cfg.env}) "
                          "runs one env per agent without observation normalisation")

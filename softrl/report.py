@@ -59,8 +59,8 @@ SCORES: dict[str, EnvScores] = {
 }
 
 # Config fields that say how a run was executed or which seeds it holds, not what was trained.
-IGNORED_FIELDS = {"env", "seed", "seeds", "run_dir", "progress", "tensorboard", "cpu_devices", "log_every",
-                  "checkpoint_every", "eval_every", "eval_episodes"}
+IGNORED_FIELDS = {"env", "seed", "seeds", "run_dir", "progress", "tensorboard", "cpu_devices", "vmap_updates",
+                  "log_every", "checkpoint_every", "eval_every", "eval_episodes"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ from softrl.sweep.command import load_sweep  # noqa: E402
 
 ARGS = dict(algo="sac", env=("Pendulum-v1", "MountainCarContinuous-v0"), seeds=2, total_steps=200,
             grid=("alpha=0.1,0.2", "learning_starts=100", "eval_every=100", "eval_episodes=1",
-                  "checkpoint_every=100"))
+                  "checkpoint_every=100"), num_cpus=2)  # as the session below: 2 trials at once, no split
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,9 @@ def finished_sweep(ray_session, tmp_path_factory) -> Path:
 def test_sweep_writes_runs_that_softrl_can_load_and_report(finished_sweep, tmp_path):
     doc = json.loads((finished_sweep / "sweep.json").read_text())
     assert [t["settings"]["env"] for t in doc["trials"]] == ["Pendulum-v1", "MountainCarContinuous-v0"]
+    assert doc["spec"]["base"]["vmap_updates"] is False  # the CPU default: packed agents update one by one
+    cores = [json.loads((finished_sweep / t["name"] / "worker.json").read_text())["core"] for t in doc["trials"]]
+    assert all(isinstance(c, int) and c in os.sched_getaffinity(0) for c in cores)  # each trial pinned to a core
     for t in doc["trials"]:
         summary = json.loads((finished_sweep / t["name"] / "summary.json").read_text())
         assert [a["hypers"] for a in summary["agents"]] == [{"alpha": "0.1"}, {"alpha": "0.2"}]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,8 +15,8 @@ import tyro
 from softrl.config import AgentConfig
 from softrl.loop import TrainConfig
 from softrl.sweep import Dist, SweepCommand, make_spec, parse_grid_item, points, run_sweep, trials
-from softrl.sweep.command import prepare_out_dir, spec_from_command
-from softrl.sweep.spec import notes
+from softrl.sweep.command import _cpu_defaults, local_slots, prepare_out_dir, spec_from_command
+from softrl.sweep.spec import notes, split_trials
 
 
 def _spec(grid: dict, envs=("Pendulum-v1",), samples=0, seeds=2):
@@ -96,6 +99,77 @@ def test_separate_trial_fields_and_auto_alpha():
     text = " ".join(notes(spec))
     assert "auto and fixed alpha make separate trials" in text and "hidden is not stored" in text
     assert sum(len(t.agents) for t in ts) == len(points(spec)) == 12
+
+
+def test_split_trials_by_setting_keeping_all_seeds():
+    spec = _spec({"alpha": ["0.05", "0.1", "0.2", "0.4"]})
+    (whole,) = trials(spec)
+    halves = split_trials([whole], 2)
+    assert [t.name for t in halves] == ["trial_000", "trial_001"]
+    assert [t.agents for t in halves] == [whole.agents[:2], whole.agents[2:]]
+    assert all(t.settings == whole.settings for t in halves)
+    assert [len(t.agents) for t in split_trials([whole], 3)] == [1, 2, 1]  # sizes differ by at most one
+    assert [len(t.agents) for t in split_trials([whole], 16)] == [1, 1, 1, 1]  # one setting per trial at most
+    assert split_trials([whole], 1) == [whole]
+    two_envs = trials(_spec({"alpha": ["0.1", "0.2"]}, envs=("Pendulum-v1", "MountainCarContinuous-v0")))
+    assert split_trials(two_envs, 2) == two_envs  # already one trial per slot
+    four = split_trials(two_envs, 4)
+    assert [(t.settings["env"], t.agents) for t in four] == [
+        ("Pendulum-v1", [{"alpha": "0.1"}]), ("Pendulum-v1", [{"alpha": "0.2"}]),
+        ("MountainCarContinuous-v0", [{"alpha": "0.1"}]), ("MountainCarContinuous-v0", [{"alpha": "0.2"}])]
+
+
+def test_local_cpu_defaults():
+    spec = _spec({"alpha": ["0.1", "0.2"]})
+    assert spec.base["vmap_updates"] is True and _cpu_defaults(spec).base["vmap_updates"] is False
+    assert _cpu_defaults(_spec({"vmap_updates": [True]})).base["vmap_updates"] is True  # the user's choice stays
+    on_device = make_spec("dqn", ("jax/CartPole-v1",), 2, 0, 200, {}, 0, 0, TrainConfig(algo="dqn"))
+    assert _cpu_defaults(on_device).base["vmap_updates"] is True  # the on-device loop vmaps its whole step
+    assert local_slots(SweepCommand(num_cpus=4)) == 4
+    assert local_slots(SweepCommand(num_cpus=4, cpus_per_trial=2)) == 2
+    assert local_slots(SweepCommand(num_cpus=1, cpus_per_trial=2)) == 1
+    assert local_slots(SweepCommand()) == len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="--min-trials must be >= 0"):
+        run_sweep(SweepCommand(algo="sac", env=("Pendulum-v1",), min_trials=-1))
+
+
+# A process that claims a core, reports it and its affinity, and holds the claim until stdin closes.
+PIN = (
+    "import os, sys\n"
+    "from pathlib import Path\n"
+    "from softrl.sweep.runner import pin_to_free_core\n"
+    "core = pin_to_free_core(Path(sys.argv[1]))\n"
+    "again = pin_to_free_core(Path(sys.argv[1]))\n"
+    "print(core, sorted(os.sched_getaffinity(0)), again, flush=True)\n"
+    "sys.stdin.read()\n"
+)
+
+
+def test_trials_claim_distinct_cores_until_none_is_free(tmp_path):
+    cores = sorted(os.sched_getaffinity(0))
+    procs = []
+    try:
+        seen = []
+        for _ in range(len(cores) + 1):
+            p = subprocess.Popen([sys.executable, "-c", PIN, str(tmp_path)], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+            procs.append(p)
+            assert p.stdout is not None
+            seen.append(p.stdout.readline().split(" ", 1))
+        claimed = [int(c) for c, _ in seen[:-1]]
+        assert sorted(claimed) == cores
+        assert all(rest.startswith(f"[{c}] None") for (_, rest), c in zip(seen, claimed))  # pinned, one claim each
+        assert seen[-1][0] == "None" and seen[-1][1].startswith(str(cores))  # every core taken: left unpinned
+        procs[0].kill()  # a killed trial's claim dies with it
+        procs[0].wait()
+        p = subprocess.Popen([sys.executable, "-c", PIN, str(tmp_path)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        assert p.stdout is not None and int(p.stdout.readline().split()[0]) == claimed[0]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
 
 
 def test_random_search_is_seeded_and_in_range():

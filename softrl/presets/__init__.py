@@ -42,7 +42,7 @@ DEFAULTS = "defaults"
 META_KEYS = ("source", "validated", "notes", "extends")
 # TrainConfig fields that describe one run rather than the problem: never set by a preset.
 RUN_FIELDS = frozenset({"algo", "env", "seed", "seeds", "run_dir", "progress", "tensorboard", "cpu_devices",
-                        "agent", "resume"})
+                        "vmap_updates", "agent", "resume"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import tyro
 
-from softrl.config import AgentConfig, Algo
+from softrl.config import AgentConfig, Algo, is_jax_env
 from softrl.loop import TrainConfig
 from softrl.sweep import runner
 from softrl.sweep.spec import (
@@ -41,6 +43,7 @@ from softrl.sweep.spec import (
     notes,
     parse_dist,
     parse_grid_item,
+    split_trials,
     trials,
 )
 
@@ -82,10 +85,16 @@ class SweepCommand:
     num_cpus: int | None = None
     """Local Ray only: CPUs Ray may use (default: all)."""
     cpus_per_trial: float = 1.0
-    """CPUs Ray reserves for each running trial (trials run at once = CPUs / this). A trial's XLA threads are
-    not pinned: measured on 2 shared cores, running 2 trials at once, one at a time (--cpus-per-trial 2), or 2 at
-    once single-threaded (XLA_FLAGS=--xla_cpu_multi_thread_eigen=false) took the same time within noise
-    (benchmarks/RESULTS.md); a packed trial already fills the cores with its vmapped agents."""
+    """CPUs Ray reserves for each running trial (trials run at once = CPUs / this)."""
+    pin: bool = True
+    """With --cpus-per-trial 1, run each trial in a fresh Ray worker pinned to a core of its own (so XLA runs it
+    on one thread). Measured on 2 cores (benchmarks/RESULTS.md): two unpinned processes fight over both cores
+    and take twice as long. --no-pin leaves placement to the OS."""
+    min_trials: int = 0
+    """Split packed trials by hyperparameter setting (each piece keeps all seeds) until the sweep has this many
+    trials or one setting per trial. 0: on this machine's CPU (no --address, JAX backend cpu), one trial per
+    CPU Ray may use, so that every core trains one pinned trial; otherwise 1 (no split: one packed program
+    per trial is what a GPU wants). A new sweep's split is stored in sweep.json; --resume keeps it."""
     agent: Annotated[AgentConfig, tyro.conf.OmitArgPrefixes] = dataclasses.field(default_factory=AgentConfig)
     """Fixed agent hyperparameters of every trial (e.g. --hidden 16 16); fix a loop option such as
     learning_starts with a one-value grid (--grid learning_starts=100)."""
@@ -171,10 +180,40 @@ def load_sweep(out: Path) -> tuple[SweepSpec, list[Trial]]:
     return SweepSpec.from_json(doc["spec"]), [Trial(**t) for t in doc["trials"]]
 
 
+def _default_backend() -> str:
+    """JAX's default platform here (cpu, gpu, tpu), without starting JAX in this process: a started JAX has
+    threads, and Ray then forks its services from a multithreaded process."""
+    platforms = os.environ.get("JAX_PLATFORMS", "").strip()
+    if platforms:
+        return "gpu" if platforms.split(",")[0] in ("cuda", "rocm") else platforms.split(",")[0]
+    try:
+        out = subprocess.run([sys.executable, "-c", "import jax; print(jax.default_backend())"], capture_output=True,
+                             text=True, timeout=120, check=True)
+        return out.stdout.strip().splitlines()[-1]
+    except (subprocess.SubprocessError, OSError, IndexError):
+        return "unknown"
+
+
+def local_slots(cmd: SweepCommand) -> int:
+    """Trials that run at once in a local sweep: the CPUs Ray may use over the CPUs of one trial."""
+    cpus = cmd.num_cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    return max(1, int((cpus or 1) // cmd.cpus_per_trial))
+
+
+def _cpu_defaults(spec: SweepSpec) -> SweepSpec:
+    """On a CPU, packed agents update one after another (TrainConfig.vmap_updates False: XLA's batched products
+    are slower there), unless the sweep sets vmap_updates or trains a `jax/` env (the on-device loop vmaps)."""
+    if "vmap_updates" in spec.grid or "vmap_updates" in spec.random or any(is_jax_env(e) for e in spec.envs):
+        return spec
+    return dataclasses.replace(spec, base={**spec.base, "vmap_updates": False})
+
+
 def run_sweep(cmd: SweepCommand) -> int:
     """Handler of `softrl sweep`: parse and validate, write sweep.json, run the unfinished trials on Ray."""
     if cmd.cpus_per_trial <= 0:
         raise ValueError(f"--cpus-per-trial must be > 0, got {cmd.cpus_per_trial}")
+    if cmd.min_trials < 0:
+        raise ValueError(f"--min-trials must be >= 0, got {cmd.min_trials}")
     if cmd.address is not None:
         runner.check_address(cmd.address)  # before anything is written
     if cmd.resume is not None:
@@ -188,7 +227,10 @@ def run_sweep(cmd: SweepCommand) -> int:
         out = Path(out_str)
         if address is not None and address != cmd.address:
             runner.check_address(address)
-        all_trials = trials(spec)
+        local_cpu = address is None and _default_backend() == "cpu"
+        spec = _cpu_defaults(spec) if local_cpu else spec
+        slots = cmd.min_trials or (local_slots(cmd) if local_cpu else 1)
+        all_trials = split_trials(trials(spec), slots)
         for line in notes(spec):
             print(line)
         prepare_out_dir(out, spec, all_trials)
@@ -198,7 +240,8 @@ def run_sweep(cmd: SweepCommand) -> int:
           f"{len(all_trials) - len(todo)} already finished, running {len(todo)}", flush=True)
     if todo:
         with runner.ray_session(address, cmd.num_cpus) as ray:
-            failures = runner.run_trials(ray, spec, todo, out, cmd.cpus_per_trial)
+            failures = runner.run_trials(ray, spec, todo, out, cmd.cpus_per_trial,
+                                         pin=cmd.pin and cmd.cpus_per_trial == 1)
         if failures:
             raise ValueError(f"{len(failures)} of {len(todo)} trials failed ({failures[0]}); fix the cause and "
                              f"continue with softrl sweep --resume {out}")

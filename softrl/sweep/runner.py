@@ -19,9 +19,11 @@ before its first checkpoint (step 0, written at once) is restarted clean.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,9 +53,42 @@ def use_compile_cache(sweep_dir: Path) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
 
 
-def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
+_HELD_CORE: list = []  # the open lock file of the core this worker process claimed (released when it exits)
+
+
+def core_lock_dir() -> Path:
+    return Path(tempfile.gettempdir()) / f"softrl-cores-{os.getuid()}"
+
+
+def pin_to_free_core(lock_dir: Path | None = None) -> int | None:
+    """Claim a core that no other trial on this machine holds (an flock on LOCK_DIR/core_N.lock, kept until
+    this process exits) and pin this process to it; None when every core is taken or pinning is unsupported.
+
+    Must run before JAX starts its CPU backend in this process: XLA sizes its thread pool by the cores the
+    process may use, so a pinned trial computes on one thread instead of contending with the trial on the
+    next core (measured in benchmarks/RESULTS.md, "Wall time, the issue's workload")."""
+    if not hasattr(os, "sched_setaffinity") or _HELD_CORE:
+        return None
+    lock_dir = lock_dir or core_lock_dir()
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for core in sorted(os.sched_getaffinity(0)):
+        f = open(lock_dir / f"core_{core}.lock", "a")  # noqa: SIM115 (held open for the process's lifetime)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        _HELD_CORE.append(f)
+        os.sched_setaffinity(0, {core})
+        return core
+    return None
+
+
+def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str, pin: bool = False) -> dict:
     """Train every agent of one trial as one packed program (resuming it from its combined checkpoint if it has
-    one); write and return the trial's summary."""
+    one); write and return the trial's summary. `pin`: first pin this process to a free core (pin_to_free_core;
+    the Ray task must run in a fresh worker process, max_calls=1)."""
+    core = pin_to_free_core() if pin else None
     from softrl.packed import train_packed
 
     use_compile_cache(Path(sweep_dir))
@@ -62,7 +97,8 @@ def run_trial(spec_json: dict, trial_json: dict, sweep_dir: str) -> dict:
     trial_dir.mkdir(parents=True, exist_ok=True)
     (trial_dir / "trial.json").write_text(json.dumps(trial.to_json(), indent=2))
     # Which process runs the trial now (rewritten by a retry): for `ps`, logs, and the fault-injection test.
-    (trial_dir / "worker.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    (trial_dir / "worker.json").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                                        "core": core}))
     t0 = time.perf_counter()
     run_dirs = [trial_dir / f"agent_{k:02d}" for k in range(len(trial.agents))]
     cfgs = [config_for(spec, {**trial.settings, **packed}, run_dir=str(d)) for packed, d in zip(trial.agents, run_dirs)]
@@ -133,11 +169,13 @@ def ray_session(address: str | None, num_cpus: int | None):
         ray.shutdown()
 
 
-def run_trials(ray: Any, spec: SweepSpec, todo: list[Trial], sweep_dir: Path, cpus_per_trial: float) -> list[str]:
-    """Submit every trial as a Ray task and wait; returns one line per failed trial."""
-    remote = ray.remote(num_cpus=cpus_per_trial, max_retries=MAX_RETRIES)(run_trial)
+def run_trials(ray: Any, spec: SweepSpec, todo: list[Trial], sweep_dir: Path, cpus_per_trial: float,
+               pin: bool = False) -> list[str]:
+    """Submit every trial as a Ray task and wait; returns one line per failed trial. `pin`: each trial runs in
+    a fresh worker process pinned to a free core of its node (`pin_to_free_core`)."""
+    remote = ray.remote(num_cpus=cpus_per_trial, max_retries=MAX_RETRIES, max_calls=1 if pin else 0)(run_trial)
     spec_json = spec.to_json()
-    refs = {remote.remote(spec_json, t.to_json(), str(sweep_dir.resolve())): t for t in todo}
+    refs = {remote.remote(spec_json, t.to_json(), str(sweep_dir.resolve()), pin): t for t in todo}
     failures = []
     pending = list(refs)
     while pending:

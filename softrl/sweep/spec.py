@@ -327,3 +327,18 @@ def trials(spec: SweepSpec) -> list[Trial]:
         key = repr(sorted(fixed.items()))
         groups.setdefault(key, (fixed, []))[1].append(packed)
     return [Trial(f"trial_{i:03d}", fixed, agents) for i, (fixed, agents) in enumerate(groups.values())]
+
+
+def split_trials(ts: list[Trial], slots: int) -> list[Trial]:
+    """Split packed trials along their hyperparameter settings (each keeps all its seeds) until there are
+    `slots` trials, or every trial holds one setting; renumbered in order. Pieces differ in size by at most one
+    setting. Fewer, bigger trials when there are already `slots` or more."""
+    if len(ts) >= slots:
+        return ts
+    pieces = -(-slots // len(ts))  # per trial
+    out: list[tuple[dict, list[dict]]] = []
+    for t in ts:
+        n = min(pieces, len(t.agents))
+        bounds = [round(i * len(t.agents) / n) for i in range(n + 1)]
+        out += [(t.settings, t.agents[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return [Trial(f"trial_{i:03d}", settings, agents) for i, (settings, agents) in enumerate(out)]
