@@ -195,8 +195,14 @@ def _default_backend() -> str:
 
 
 def local_slots(cmd: SweepCommand) -> int:
-    """Trials that run at once in a local sweep: the CPUs Ray may use over the CPUs of one trial."""
-    cpus = cmd.num_cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    """Trials that run at once in a local sweep: the CPUs Ray may use over the CPUs of one trial. A Ray session
+    this process already started (as `ray_session` will use it) decides the CPUs; else --num-cpus, else this
+    process's cores."""
+    ray = sys.modules.get("ray")  # only a process that imported Ray can have started a session
+    if ray is not None and ray.is_initialized():
+        cpus = ray.cluster_resources().get("CPU", 1)
+    else:
+        cpus = cmd.num_cpus or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
     return max(1, int((cpus or 1) // cmd.cpus_per_trial))
 
 
