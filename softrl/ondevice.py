@@ -33,6 +33,7 @@ import numpy as np
 from softrl import jaxenv, replay
 from softrl.agents import Agent, EnvSpec, make_agent
 from softrl.dists import scale_action
+from softrl.loop import _update_k  # the gymnasium loop's k updates: one update step for both loops
 from softrl.types import Transition
 
 Array = jax.Array
@@ -128,19 +129,6 @@ def random_action(spec: EnvSpec, key: Array) -> Array:
         return jax.random.randint(key, (), 0, spec.num_actions)
     assert spec.action_dim is not None  # continuous
     return jax.random.uniform(key, (spec.action_dim,), jnp.float32, -1.0, 1.0)
-
-
-def _update_k(agent: Agent, batch_size: int, k: int, state: Any, buffer: replay.Buffer, key: Array):
-    """`k` agent updates, each on a fresh minibatch (one agent; vmapped by the caller)."""
-
-    def body(state, key):
-        k_sample, k_update = jax.random.split(key)
-        return agent.update(state, replay.sample(buffer, k_sample, batch_size), k_update)
-
-    if k == 1:
-        return body(state, key)
-    state, metrics = jax.lax.scan(body, state, jax.random.split(key, k))
-    return state, jax.tree.map(lambda m: m[-1], metrics)
 
 
 def example_transition(spec: EnvSpec) -> Transition:
