@@ -105,25 +105,8 @@ def gridworld(
     """
     rows = _parse_layout(layout)
     goal_rewards = {"G": 1.0} if goal_rewards is None else dict(goal_rewards)
-    if cliff_mode not in ("reset", "terminate"):
-        raise ValueError(f"cliff_mode must be 'reset' or 'terminate', got {cliff_mode!r}")
-    if not 0.0 <= slip <= 1.0:
-        raise ValueError(f"slip must lie in [0, 1], got {slip}")
-    known = set(".#SC") | set(goal_rewards)
-    for r, row in enumerate(rows):
-        for c, ch in enumerate(row):
-            if ch not in known:
-                raise ValueError(
-                    f"unknown layout character {ch!r} at row {r}, col {c}; known: {sorted(known)}"
-                )
-
-    height, width = len(rows), len(rows[0])
-    grid = np.array([list(r) for r in rows])  # [height, width] chars
-    state_of_cell = -np.ones((height, width), dtype=np.int64)
-    open_cells = np.argwhere(grid != "#")  # [S, 2] in row-major order
-    state_of_cell[open_cells[:, 0], open_cells[:, 1]] = np.arange(len(open_cells))
-    S, A = len(open_cells), 4
-    chars = grid[open_cells[:, 0], open_cells[:, 1]]  # [S]
+    _check(rows, slip, cliff_mode, goal_rewards)
+    open_cells, state_of_cell, chars = _index_cells(rows)
 
     starts = chars == "S"
     if not starts.any():
@@ -136,10 +119,45 @@ def gridworld(
     enter_reward = np.array([goal_rewards.get(ch, 0.0) for ch in chars]) + step_reward  # [S]
     enter_reward = np.where(is_cliff, cliff_reward, enter_reward)
 
+    geometry = GridGeometry(rows, len(rows), len(rows[0]), open_cells, state_of_cell, ACTION_DELTAS.copy())
+    P, R = _dynamics(geometry, slip, enter_reward, terminal, is_cliff & (cliff_mode == "reset"), p0)
+    mdp = FiniteMDP(P, R, gamma, p0, horizon=horizon, terminal=terminal)
+    return GridWorld(mdp, geometry)
+
+
+def _check(rows: tuple[str, ...], slip: float, cliff_mode: str, goal_rewards: Mapping[str, float]) -> None:
+    """Refuse an unknown cliff mode, a slip outside [0, 1] and a layout character that is not a cell kind."""
+    if cliff_mode not in ("reset", "terminate"):
+        raise ValueError(f"cliff_mode must be 'reset' or 'terminate', got {cliff_mode!r}")
+    if not 0.0 <= slip <= 1.0:
+        raise ValueError(f"slip must lie in [0, 1], got {slip}")
+    known = set(".#SC") | set(goal_rewards)
+    for r, row in enumerate(rows):
+        for c, ch in enumerate(row):
+            if ch not in known:
+                raise ValueError(
+                    f"unknown layout character {ch!r} at row {r}, col {c}; known: {sorted(known)}"
+                )
+
+
+def _index_cells(rows: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(open_cells [S, 2] in row-major order, state_of_cell [height, width] (-1 for walls), chars [S])."""
+    grid = np.array([list(r) for r in rows])  # [height, width] chars
+    state_of_cell = -np.ones(grid.shape, dtype=np.int64)
+    open_cells = np.argwhere(grid != "#")
+    state_of_cell[open_cells[:, 0], open_cells[:, 1]] = np.arange(len(open_cells))
+    return open_cells, state_of_cell, grid[open_cells[:, 0], open_cells[:, 1]]
+
+
+def _dynamics(geo: GridGeometry, slip: float, enter_reward: np.ndarray, terminal: np.ndarray,
+              resets: np.ndarray, p0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P [S, A, S] and R [S, A] with the slip averaged in; entering a `resets` cell restarts from p0."""
+    S, A = len(geo.cell_of_state), 4
+
     def move(s: int, a: int) -> int:
-        r, c = open_cells[s] + ACTION_DELTAS[a]
-        if 0 <= r < height and 0 <= c < width and state_of_cell[r, c] >= 0:
-            return int(state_of_cell[r, c])
+        r, c = geo.cell_of_state[s] + ACTION_DELTAS[a]
+        if 0 <= r < geo.height and 0 <= c < geo.width and geo.state_of_cell[r, c] >= 0:
+            return int(geo.state_of_cell[r, c])
         return s
 
     P = np.zeros((S, A, S))
@@ -155,13 +173,11 @@ def gridworld(
                     continue
                 t = move(s, b)
                 R[s, a] += p * enter_reward[t]
-                if is_cliff[t] and cliff_mode == "reset":
+                if resets[t]:
                     P[s, a] += p * p0  # fall off and restart
                 else:
                     P[s, a, t] += p
-    mdp = FiniteMDP(P, R, gamma, p0, horizon=horizon, terminal=terminal)
-    geometry = GridGeometry(rows, height, width, open_cells, state_of_cell, ACTION_DELTAS.copy())
-    return GridWorld(mdp, geometry)
+    return P, R
 
 
 def cliff_walk(
