@@ -82,12 +82,13 @@ def _profile(agents: int, n: int, buffer_size: int) -> dict:
     import jax
 
     from softrl import ondevice
+    from softrl.loop import _update_k
 
     env = "jax/" + ENVS[OPTS["algo"]]
     loop = ondevice.build(_config(env, agents, 10**9, buffer_size, learning_starts=10**9))
     carry, _ = _timed(loop, loop.init(), n)  # compiles
     carry, collect_s = _timed(loop, carry, n)
-    update = jax.jit(jax.vmap(partial(ondevice._update_k, loop.agent, OPTS["batch_size"], 1)))
+    update = jax.jit(jax.vmap(partial(_update_k, loop.agent, OPTS["batch_size"], 1)))
     keys = jax.random.split(jax.random.PRNGKey(0), agents)
     cost = update.lower(carry.agent, carry.buffer, keys).compile().cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost

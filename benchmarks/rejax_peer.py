@@ -1,7 +1,8 @@
 """rejax's whole-loop agents, timed like benchmarks/ondevice.py times softrl's on-device loop (issue 14).
 
-rejax 0.1.3 needs gymnax 1.0.1, which requires gymnasium < 1.4, so it cannot live in softrl's environment:
-run this file with a separate venv (`python3.11 -m venv rejaxvenv && rejaxvenv/bin/pip install rejax`).
+rejax cannot live in softrl's environment (gymnax pins gymnasium < 1.4, and rejax 0.1.3 fails with gymnax
+1.0.1's step signature): run this file with a separate venv
+(`python3.11 -m venv rejaxvenv && rejaxvenv/bin/pip install rejax "gymnax<1.0"`).
 Workload as ondevice.py's: 64x64 ReLU networks, batch 256, one update per env step (num_envs 1, num_epochs 1),
 replay 1e4 per agent; dqn on gymnax CartPole-v1, sac on gymnax Pendulum-v1. N agents = `jax.vmap` of rejax's
 `train` over keys, jitted, as rejax's README does. A run also holds rejax's `fill_buffer` steps (set to the batch
@@ -23,10 +24,12 @@ import jax
 import numpy as np
 from rejax import get_algo
 
+ENVS = {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}  # gymnax ids, the envs of benchmarks/ondevice.py
+
 
 def _timed(algo: str, agents: int, steps: int) -> tuple[float, float]:
     """(first call s, second call s) of N agents trained for `steps` env steps each."""
-    env = {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}[algo]
+    env = ENVS[algo]
     extra = {"agent_kwargs": {"activation": "relu"}} if algo == "dqn" else {"hidden_layer_sizes": (64, 64)}
     cfg = get_algo(algo).create(env=env, total_timesteps=steps, eval_freq=steps, skip_initial_evaluation=True,
                                 num_envs=1, num_epochs=1, batch_size=256, fill_buffer=256, buffer_size=10_000,
@@ -43,7 +46,7 @@ def _timed(algo: str, agents: int, steps: int) -> tuple[float, float]:
 def run(algo: str, agents: int, steps: int) -> dict:
     first, short = _timed(algo, agents, steps)
     _, long = _timed(algo, agents, 2 * steps)
-    return {"loop": "rejax", "algo": algo, "env": {"dqn": "CartPole-v1", "sac": "Pendulum-v1"}[algo],
+    return {"loop": "rejax", "algo": algo, "env": ENVS[algo],
             "agents": agents, "timed_steps_per_agent": steps, "wall_n_s": short, "wall_2n_s": long,
             "first_call_s": first, "agent_steps_per_s": agents * steps / (long - short),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -51,7 +54,7 @@ def run(algo: str, agents: int, steps: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--algo", choices=["dqn", "sac"], default="dqn")
+    p.add_argument("--algo", choices=sorted(ENVS), default="dqn")
     p.add_argument("--agents", type=int, nargs="+", default=[1, 8, 64, 256])
     p.add_argument("--agent-steps", type=int, default=40_000, help="timed env steps summed over the agents")
     p.add_argument("--out", default=None)
