@@ -398,9 +398,7 @@ def _fig_curves(result: dict, plt):
         for lab in labels:
             e = result["configs"][lab]["per_env"].get(env)
             if e:
-                c = e["curve"]
-                ax.plot(c["steps"], c["point"], color=colors[lab], label=lab)
-                ax.fill_between(c["steps"], c["low"], c["high"], color=colors[lab], alpha=0.2)
+                _band(ax, e["curve"]["steps"], e["curve"], colors[lab], lab)
         ax.set(title=env, xlabel="env steps", ylabel="eval return")
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(envs):]:
@@ -408,6 +406,13 @@ def _fig_curves(result: dict, plt):
     _legend(fig, axes.flat[0])
     fig.suptitle("Mean evaluation return over seeds (95% bootstrap band)")
     return fig
+
+
+def _band(ax, x, d: dict, color, label: str) -> None:
+    """d["point"] against x with its [d["low"], d["high"]] band; markers where the points are few, so that a
+    curve with one evaluation (a short run) still shows."""
+    ax.plot(x, d["point"], color=color, label=label, marker="o" if len(x) <= 20 else None, ms=4)
+    ax.fill_between(x, d["low"], d["high"], color=color, alpha=0.2)
 
 
 def _legend(fig, ax) -> None:
@@ -443,9 +448,7 @@ def _fig_iqm_curves(result: dict, plt):
     colors = _colors(list(result["configs"]), plt)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for lab in labels:
-        c = result["configs"][lab]["iqm_curve"]
-        ax.plot(c["steps"], c["point"], color=colors[lab], label=lab)
-        ax.fill_between(c["steps"], c["low"], c["high"], color=colors[lab], alpha=0.2)
+        _band(ax, result["configs"][lab]["iqm_curve"]["steps"], result["configs"][lab]["iqm_curve"], colors[lab], lab)
     ax.set(xlabel="env steps", ylabel="IQM normalised score", title="IQM over runs and environments (95% band)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -460,9 +463,7 @@ def _fig_profiles(result: dict, plt):
     colors = _colors(list(result["configs"]), plt)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for lab in labels:
-        d = prof[lab]
-        ax.plot(prof["taus"], d["point"], color=colors[lab], label=lab)
-        ax.fill_between(prof["taus"], d["low"], d["high"], color=colors[lab], alpha=0.2)
+        _band(ax, prof["taus"], prof[lab], colors[lab], lab)
     ax.set(xlabel=r"normalised score $\tau$", ylabel=r"fraction of runs with score > $\tau$",
            title="Performance profiles (95% stratified bands)", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)
